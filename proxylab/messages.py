@@ -1,0 +1,330 @@
+"""HTTP messages as plain values: ``Headers``, ``Request``, ``Response``, request targets.
+
+An HTTP message is a start line, an ordered list of header fields and maybe a body
+(RFC 9110 section 6). This module holds the first two; bodies stream and belong to the
+wire and I/O layers, so a 1 GB upload never has to sit inside a ``Request``.
+
+Key ideas:
+- Header field names are case-insensitive, order matters for some fields, and a name may
+  repeat (RFC 9110 section 5.3). ``Headers`` keeps the pairs exactly as received and
+  compares names in lower case.
+- A request target comes in four forms (RFC 9112 section 3.2): origin-form ``/path?q``
+  (to servers), absolute-form ``http://host/path`` (to forward proxies), authority-form
+  ``host:443`` (CONNECT) and asterisk-form ``*`` (OPTIONS). ``parse_target`` names them.
+- Hop-by-hop fields describe one connection, not the message, and a proxy must not pass
+  them on (RFC 9110 section 7.6.1). ``HOP_BY_HOP`` lists them.
+
+Left out on purpose: HTTP/2 pseudo-headers, URL percent-decoding (a proxy forwards the
+target as sent).
+
+Layer 1: imports only ``errors``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from proxylab.errors import ProtocolError
+
+__all__ = [
+    "HOP_BY_HOP",
+    "Headers",
+    "Request",
+    "Response",
+    "Target",
+    "TargetForm",
+    "connection_tokens",
+    "hop_by_hop_names",
+    "parse_target",
+    "reason_phrase",
+]
+
+#: RFC 9110 section 7.6.1 plus the fields every proxy also treats as per-hop.
+HOP_BY_HOP: frozenset[str] = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+_REASONS = {
+    100: "Continue",
+    101: "Switching Protocols",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    206: "Partial Content",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    411: "Length Required",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    417: "Expectation Failed",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    508: "Loop Detected",
+}
+
+
+def reason_phrase(status: int) -> str:
+    """The usual reason phrase for ``status`` (clients must ignore it, people read it)."""
+    return _REASONS.get(status, "Unknown")
+
+
+class Headers:
+    """An ordered, case-insensitive multi-map of header fields.
+
+    Why not a dict: the same name may appear several times (``Set-Cookie``, ``Via``), order
+    is meaningful for list-valued fields, and a proxy should forward names as it got them.
+    Lookups are by lower-cased name; iteration yields ``(name, value)`` in order.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = list(items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        lower = name.lower()
+        return any(key.lower() == lower for key, _ in self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(k.lower(), v) for k, v in self] == [(k.lower(), v) for k, v in other]
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name``, or ``default``."""
+        lower = name.lower()
+        for key, value in self._items:
+            if key.lower() == lower:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name``, in order."""
+        lower = name.lower()
+        return [value for key, value in self._items if key.lower() == lower]
+
+    def get_list(self, name: str) -> list[str]:
+        """The comma-separated elements of a list-valued field, across all its lines.
+
+        RFC 9110 section 5.3: several lines of one field are equivalent to one line with the
+        values joined by commas. Empty elements are dropped (section 5.6.1).
+        """
+        return [
+            part.strip() for value in self.get_all(name) for part in value.split(",") if part.strip()
+        ]
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field line, keeping any existing ones."""
+        self._items.append((name, value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every line of ``name`` by one line, in place of the first."""
+        lower = name.lower()
+        for index, (key, _) in enumerate(self._items):
+            if key.lower() == lower:
+                self._items[index] = (name, value)
+                self._items[index + 1 :] = [
+                    item for item in self._items[index + 1 :] if item[0].lower() != lower
+                ]
+                return
+        self._items.append((name, value))
+
+    def remove(self, name: str) -> None:
+        """Drop every line of ``name`` (no error if absent)."""
+        lower = name.lower()
+        self._items = [item for item in self._items if item[0].lower() != lower]
+
+    def remove_all(self, names: Iterable[str]) -> None:
+        """Drop every line whose lower-cased name is in ``names``."""
+        drop = {name.lower() for name in names}
+        self._items = [item for item in self._items if item[0].lower() not in drop]
+
+    def copy(self) -> Headers:
+        """A shallow copy that can be changed without touching this one."""
+        return Headers(self._items)
+
+    def items(self) -> list[tuple[str, str]]:
+        """The field lines as a new list of ``(name, value)`` pairs."""
+        return list(self._items)
+
+
+def connection_tokens(headers: Headers) -> set[str]:
+    """The lower-cased options of the ``Connection`` field (``close``, ``keep-alive``, names)."""
+    return {token.lower() for token in headers.get_list("connection")}
+
+
+def hop_by_hop_names(headers: Headers) -> set[str]:
+    """Every field name that must not be forwarded: the fixed list plus those Connection names.
+
+    RFC 9110 section 7.6.1: "a proxy or gateway MUST parse a received Connection header
+    field before a message is forwarded and, for each connection-option in this field,
+    remove any header or trailer field(s) from the message with the same name".
+    """
+    return set(HOP_BY_HOP) | connection_tokens(headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request head: method, target as sent, version and header fields."""
+
+    method: str
+    target: str
+    headers: Headers = field(default_factory=Headers)
+    version: str = "HTTP/1.1"
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the client wants the connection kept open after this exchange.
+
+        RFC 9112 section 9.3: HTTP/1.1 is persistent unless ``Connection: close``; HTTP/1.0
+        only with ``Connection: keep-alive``.
+        """
+        tokens = connection_tokens(self.headers)
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in tokens
+        return "close" not in tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A response head: status, reason phrase, version and header fields."""
+
+    status: int
+    headers: Headers = field(default_factory=Headers)
+    reason: str = ""
+    version: str = "HTTP/1.1"
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the server lets the connection stay open (same rule as for requests)."""
+        tokens = connection_tokens(self.headers)
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in tokens
+        return "close" not in tokens
+
+
+class TargetForm(enum.Enum):
+    """The four request-target forms of RFC 9112 section 3.2."""
+
+    ORIGIN = "origin"
+    ABSOLUTE = "absolute"
+    AUTHORITY = "authority"
+    ASTERISK = "asterisk"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A request target taken apart: where to connect and what path to ask for."""
+
+    form: TargetForm
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @property
+    def authority(self) -> str:
+        """``host:port`` as used in CONNECT and as a cache or pool key."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def host_header(self) -> str:
+        """The Host field value: the port only when it is not the scheme's default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The absolute URL, e.g. ``http://news.test/index.html``."""
+        return f"{self.scheme}://{self.host_header}{self.path}"
+
+
+def split_authority(authority: str, default_port: int) -> tuple[str, int]:
+    """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-case host and a port."""
+    if authority.startswith("["):
+        host, _, rest = authority[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            raise ProtocolError("Malformed host in the request target.")
+    else:
+        host, _, port_text = authority.partition(":")
+    if not host or any(c in host for c in " /\\@?#"):
+        raise ProtocolError("Malformed host in the request target.")
+    if not port_text:
+        return host.lower(), default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ProtocolError("Malformed port in the request target.")
+    return host.lower(), int(port_text)
+
+
+def parse_target(method: str, target: str, host_header: str | None = None) -> Target:
+    """Name the form of ``target`` and find host, port and path (RFC 9112 section 3.2).
+
+    For origin-form, the host comes from ``host_header``. Raises ``ProtocolError`` for a
+    target that fits no form.
+    """
+    if method == "CONNECT":
+        host, port = split_authority(target, 443)
+        return Target(TargetForm.AUTHORITY, "https", host, port, "")
+    if target == "*":
+        host, port = split_authority(host_header or "", 80) if host_header else ("", 80)
+        return Target(TargetForm.ASTERISK, "http", host, port, "*")
+    if target.startswith("/"):
+        host, port = split_authority(host_header, 80) if host_header else ("", 80)
+        return Target(TargetForm.ORIGIN, "http", host, port, target)
+    scheme, sep, rest = target.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("http", "https"):
+        raise ProtocolError("The request target must be a path or an http:// URL.")
+    slash = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    authority, path = rest[:slash], rest[slash:]
+    if "@" in authority:
+        raise ProtocolError("User information in the request target is not allowed.")
+    host, port = split_authority(authority, 443 if scheme == "https" else 80)
+    if not path.startswith("/"):
+        path = "/" + path
+    return Target(TargetForm.ABSOLUTE, scheme, host, port, path)
