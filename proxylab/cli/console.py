@@ -1,0 +1,148 @@
+"""What the proxies' commands share: a startup panel, a cheap live event printer, sizes.
+
+Printing one rich-formatted line per request from the request's own thread would make the
+terminal the bottleneck (rich rendering costs far more than forwarding a small request).
+``EventPrinter`` therefore only appends events to a queue on the per-request path; a
+single background thread renders them in batches a few times a second, and when traffic
+is heavier than a person can read it prints a summary line instead of every exchange.
+
+Layer 5 (an edge).
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from types import FrameType
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from proxylab.errors import ConfigError
+from proxylab.metrics import Event
+
+__all__ = ["EventPrinter", "parse_size", "startup_panel", "wait_for_ctrl_c"]
+
+_UNITS = {"": 1, "B": 1, "KB": 1024, "K": 1024, "MB": 1024**2, "M": 1024**2, "GB": 1024**3, "G": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """``"64MB"`` -> 67108864. Accepts B, KB, MB, GB (binary multiples), case-insensitive."""
+    cleaned = text.strip().upper().replace(" ", "").removesuffix("IB").removesuffix("I")
+    number = cleaned.rstrip("KMGB")
+    unit = cleaned[len(number) :]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS or value < 0:
+        raise ConfigError(f"Bad size {text!r}: use a number with KB, MB or GB, e.g. 64MB.")
+    return int(value * _UNITS[unit])
+
+
+def size_argument(text: str) -> int:
+    """``argparse`` type for sizes, turning ``ConfigError`` into a usage error."""
+    try:
+        return parse_size(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
+def startup_panel(title: str, rows: Iterable[tuple[str, str]], hint: str) -> Panel:
+    """A panel that says where the proxy listens and which policy is in force."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold cyan")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    table.add_row("", "")
+    table.add_row("try", Text(hint, style="green"))
+    return Panel(table, title=title, border_style="cyan", expand=False)
+
+
+def _status_style(status: int) -> str:
+    if status >= 500:
+        return "red"
+    if status >= 400:
+        return "yellow"
+    return "green"
+
+
+class EventPrinter:
+    """Prints events on a console in batches from one background thread.
+
+    ``printer.record`` is cheap (a queue put) and safe to subscribe to an ``EventLog``.
+    When more than ``max_lines`` events arrive within one batch, only a summary is printed.
+    """
+
+    def __init__(
+        self,
+        console: Console,
+        describe: Callable[[Event], str],
+        interval: float = 0.25,
+        max_lines: int = 20,
+    ) -> None:
+        self.console = console
+        self.describe = describe
+        self.interval = interval
+        self.max_lines = max_lines
+        self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-printer", daemon=True)
+
+    def record(self, event: Event) -> None:
+        """Queue an event for printing (called on the per-request path)."""
+        self._queue.put(event)
+
+    def start(self) -> EventPrinter:
+        """Start the printing thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Print what is left and join the thread."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._print_batch()
+        self._print_batch()
+
+    def _print_batch(self) -> None:
+        batch: list[Event] = []
+        while True:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if len(batch) > self.max_lines:
+            errors = sum(1 for event in batch if event.status >= 500)
+            self.console.print(f"[dim]... {len(batch)} exchanges ({errors} with 5xx)[/dim]")
+            return
+        for event in batch:
+            line = Text(f"{event.status:3d} ", style=_status_style(event.status))
+            line.append(self.describe(event))
+            self.console.print(line, highlight=False)
+
+
+def wait_for_ctrl_c(stop: threading.Event) -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM, then set ``stop``."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handle)
+    previous_term = signal.signal(signal.SIGTERM, handle)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)

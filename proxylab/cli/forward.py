@@ -1,0 +1,146 @@
+"""``proxylab forward``: run the forward proxy from the command line.
+
+The flags map one to one onto ``ForwardSettings`` and ``HttpCache``; the startup panel
+repeats the policy in force so a student can see what the proxy will do before using it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from typing import Any
+
+from rich.console import Console
+
+from proxylab.accesslog import AccessLog
+from proxylab.cache import HttpCache
+from proxylab.cli.console import EventPrinter, size_argument, startup_panel, wait_for_ctrl_c
+from proxylab.errors import ConfigError
+from proxylab.filters import ClientAccess, FilterPolicy
+from proxylab.forward import ForwardProxy, ForwardSettings
+from proxylab.metrics import Event, EventLog
+from proxylab.privacy import PrivacyPolicy
+from proxylab.server import parse_address
+
+__all__ = ["add_parser", "run", "settings_from_args"]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``forward`` and its flags (these names are the public interface)."""
+    parser = subparsers.add_parser(
+        "forward",
+        help="run the forward proxy (privacy, filtering, caching)",
+        description="Run proxylab's forward proxy: the friend who phones the restaurant for you.",
+    )
+    add = parser.add_argument
+    add("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="address to listen on")
+    add("--privacy", choices=["transparent", "anonymous", "elite"], default="anonymous",
+        help="what the origin learns about the client (default: anonymous)")
+    add("--scrub", action="append", default=[], metavar="HEADER",
+        help="also remove this request header: user-agent, referer, cookie or from (repeatable)")
+    add("--block", action="append", default=[], metavar="PATTERN",
+        help="block requests matching PATTERN, e.g. '*.social.test' (repeatable)")
+    add("--allow", action="append", default=[], metavar="PATTERN",
+        help="allow PATTERN; any --allow makes everything else denied (repeatable)")
+    add("--connect-port", action="append", type=int, default=[], metavar="N",
+        help="allow CONNECT tunnels to port N (repeatable; default 443)")
+    add("--resolve", action="append", default=[], metavar="NAME=HOST:PORT",
+        help="dial HOST:PORT for requests to NAME (repeatable)")
+    add("--allow-client", action="append", default=[], metavar="NETWORK",
+        help="who may use the proxy (repeatable; default loopback only)")
+    add("--auth", metavar="USER:PASSWORD", help="require Basic proxy authentication")
+    add("--access-log", metavar="PATH|-", help="write an access log to PATH, or - for stdout")
+    add("--access-log-format", choices=["squid", "common"], default="squid",
+        help="access log format (default: squid)")
+    add("--cache-size", type=size_argument, default=size_argument("64MB"), metavar="SIZE",
+        help="cache size, e.g. 64MB; 0 turns the cache off (default 64MB)")
+    add("--max-object-size", type=size_argument, default=size_argument("1MB"), metavar="SIZE",
+        help="largest response the cache stores (default 1MB)")
+    add("--max-connections", type=int, default=1024, metavar="N",
+        help="most client connections served at once (default 1024)")
+    add("--quiet", action="store_true", help="print only the startup panel and errors")  # fmt: skip
+
+
+def _resolve_map(items: list[str]) -> dict[str, tuple[str, int]]:
+    mapping: dict[str, tuple[str, int]] = {}
+    for item in items:
+        name, sep, address = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"Bad --resolve {item!r}: expected NAME=HOST:PORT.")
+        mapping[name.lower()] = parse_address(address)
+    return mapping
+
+
+def settings_from_args(args: argparse.Namespace) -> ForwardSettings:
+    """Turn parsed flags into ``ForwardSettings`` (ConfigError explains a bad value)."""
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not sep:
+            raise ConfigError("Bad --auth: expected USER:PASSWORD.")
+        auth = (user, password)
+    access = ClientAccess(tuple(args.allow_client)) if args.allow_client else ClientAccess()
+    return ForwardSettings(
+        privacy=PrivacyPolicy.from_names(args.privacy, args.scrub),
+        filters=FilterPolicy.from_patterns(block=args.block, allow=args.allow),
+        access=access,
+        connect_ports=frozenset(args.connect_port or [443]),
+        resolve=_resolve_map(args.resolve),
+        auth=auth,
+    )
+
+
+def _describe(event: Event) -> str:
+    extras = [part for part in (event.cache, event.decision if event.decision == "blocked" else "") if part]
+    suffix = f"  [{', '.join(extras)}]" if extras else ""
+    return f"{event.client} {event.method} {event.target} {event.duration * 1000:.1f} ms{suffix}"
+
+
+def _panel_rows(args: argparse.Namespace, url: str) -> list[tuple[str, str]]:
+    filters = ", ".join([f"allow {p}" for p in args.allow] + [f"block {p}" for p in args.block])
+    cache = "off" if args.cache_size == 0 else f"{args.cache_size // 2**20} MB (objects up to {args.max_object_size // 1024} KB)"
+    return [
+        ("listening", url),
+        ("privacy", args.privacy + (f" + scrub {', '.join(args.scrub)}" if args.scrub else "")),
+        ("filter", filters or "none (everything allowed)"),
+        ("CONNECT ports", ", ".join(str(p) for p in (args.connect_port or [443]))),
+        ("cache", cache),
+        ("auth", "Basic" if args.auth else "none"),
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the proxy, print the panel and events, stop cleanly on Ctrl-C."""
+    console = Console()
+    try:
+        settings = settings_from_args(args)
+        address = parse_address(args.listen)
+    except ConfigError as error:
+        console.print(f"[red]error:[/red] {error.message}")
+        return 2
+    events = EventLog(capacity=10_000)
+    cache = HttpCache(args.cache_size, args.max_object_size) if args.cache_size > 0 else None
+    proxy = ForwardProxy(settings, cache=cache, events=events)
+    access_log = AccessLog(args.access_log, args.access_log_format) if args.access_log else None
+    if access_log is not None:
+        events.subscribe(access_log.record)
+    printer = EventPrinter(console, _describe)
+    if not args.quiet:
+        events.subscribe(printer.record)
+    try:
+        server = proxy.serve(address, max_connections=args.max_connections)
+    except OSError as error:
+        console.print(f"[red]error:[/red] cannot listen on {args.listen}: {error.strerror}")
+        return 1
+    stop = threading.Event()
+    with server:
+        hint = f"curl -x {server.url} http://example.test/"
+        console.print(startup_panel("proxylab forward proxy", _panel_rows(args, server.url), hint))
+        printer.start()
+        wait_for_ctrl_c(stop)
+    printer.stop()
+    proxy.close()
+    if access_log is not None:
+        access_log.close()
+    console.print("[dim]stopped[/dim]")
+    return 0

@@ -1,0 +1,371 @@
+"""The forward proxy: the friend who phones the restaurant for you.
+
+A forward proxy acts for the *client*. The browser is configured to send every request to
+it, in absolute form (``GET http://news.test/ HTTP/1.1``, RFC 9112 section 3.2.2), and the
+proxy makes the request to the origin on the client's behalf. The origin sees the proxy,
+not the client (privacy); the proxy can refuse (filtering) and remember answers (caching).
+Squid and Privoxy are forward proxies; so is this module.
+
+What one request goes through (``ForwardProxy.__call__``):
+
+1. who may use the proxy at all (loopback by default), proxy authentication (407), and
+   loop detection (our own ``Via`` token coming back means a loop: 508);
+2. CONNECT: port policy and filter, then a byte tunnel (HTTPS travels through it, still
+   encrypted end to end: the proxy sees only the host name);
+3. otherwise: the filter decides (403 with a block page naming the rule), hop-by-hop
+   fields are removed (RFC 9110 section 7.6.1), ``Host`` is set from the target, the
+   privacy policy rewrites what reveals the client, and the request is forwarded in
+   origin-form over a pooled keep-alive connection, through the cache if there is one;
+4. the response comes back with its own hop-by-hop fields removed, re-framed for this
+   client, and every exchange becomes one ``Event``.
+
+Left out on purpose: TLS interception (MITM) of CONNECT tunnels, FTP, ICAP, PAC files.
+
+Layer 4: composes server, upstream, privacy, filters, cache and metrics.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import inspect
+import time
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from proxylab.cache import HttpCache
+from proxylab.errors import (
+    ConfigError,
+    Forbidden,
+    LoopDetected,
+    ProtocolError,
+    ProxyAuthRequired,
+    ProxyLabError,
+)
+from proxylab.filters import Block, ClientAccess, FilterPolicy, FilterRequest, block_page
+from proxylab.messages import (
+    Headers,
+    Request,
+    Response,
+    Target,
+    TargetForm,
+    hop_by_hop_names,
+    parse_target,
+)
+from proxylab.metrics import Event, EventLog
+from proxylab.privacy import PrivacyPolicy, is_loop, response_via
+from proxylab.server import ClientConnection, Server, Timeouts, write_body
+from proxylab.upstream import ConnectionPool, open_connection, relay
+from proxylab.wire import BodyKind, request_framing, serialize_response_head
+
+__all__ = ["ForwardProxy", "ForwardSettings"]
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardSettings:
+    """Everything that shapes the forward proxy's behaviour, in one value.
+
+    ``resolve`` maps a host name to the ``(host, port)`` really dialled, which is how the
+    offline lab's ``*.test`` sites are reached. ``auth`` is ``(user, password)`` for Basic
+    proxy authentication, or ``None`` for none.
+    """
+
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
+    filters: FilterPolicy = field(default_factory=FilterPolicy)
+    access: ClientAccess = field(default_factory=ClientAccess)
+    connect_ports: frozenset[int] = frozenset({443})
+    resolve: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+    source_address: tuple[str, int] | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    tunnel_idle_timeout: float = 300.0
+
+
+class ForwardProxy:
+    """A forward proxy handler: plug it into a ``Server`` (or call ``serve``).
+
+    >>> proxy = ForwardProxy(ForwardSettings(privacy=PrivacyPolicy.from_names("elite")))
+    >>> with proxy.serve(("127.0.0.1", 0)) as server:  # doctest: +SKIP
+    ...     httpx.get("http://news.test/", proxy=server.url)
+    """
+
+    def __init__(
+        self,
+        settings: ForwardSettings | None = None,
+        *,
+        cache: HttpCache | None = None,
+        events: EventLog | None = None,
+    ) -> None:
+        self.settings = settings or ForwardSettings()
+        self.cache = cache
+        self.events = events if events is not None else EventLog()
+        self.pool = ConnectionPool(
+            connect_timeout=self.settings.timeouts.connect,
+            read_timeout=self.settings.timeouts.upstream_read,
+            source_address=self.settings.source_address,
+        )
+        if self.settings.auth is not None and ":" in self.settings.auth[0]:
+            raise ConfigError("A proxy user name cannot contain ':'.")
+
+    def serve(self, address: tuple[str, int] = ("127.0.0.1", 8080), **options: object) -> Server:
+        """A ``Server`` running this proxy (not started: use ``with`` or ``.start()``)."""
+        return Server(self, address, timeouts=self.settings.timeouts, name="forward", **options)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Close pooled upstream connections."""
+        self.pool.close()
+
+    # -- the per-request path --------------------------------------------------------
+    def __call__(self, conn: ClientConnection, request: Request) -> None:
+        """Answer one request from ``conn`` (the ``Handler`` protocol of ``server``)."""
+        record = _Record(time.time(), time.monotonic(), conn.client_ip, request.method)
+        try:
+            self._admit(conn, request)
+            if request.method == "CONNECT":
+                self._tunnel(conn, request, record)
+            else:
+                self._forward(conn, request, record)
+        except ProxyLabError as error:
+            record.status = error.status
+            raise
+        finally:
+            self._finish(conn, record)
+
+    def _admit(self, conn: ClientConnection, request: Request) -> None:
+        if not self.settings.access.allows(conn.client_ip):
+            raise Forbidden("This proxy only serves clients from its allowed networks.")
+        if self.settings.auth is not None and not _credentials_match(
+            request.headers.get("proxy-authorization"), self.settings.auth
+        ):
+            raise ProxyAuthRequired(
+                    "This proxy needs a user name and password.",
+                    headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
+                )
+        if is_loop(request.headers, self.settings.privacy.via_token):
+            raise LoopDetected()
+
+    def _target(self, request: Request) -> Target:
+        target = parse_target(request.method, request.target, request.headers.get("host"))
+        if target.form is TargetForm.ORIGIN:
+            raise ProtocolError(
+                "This is a forward proxy: send the full URL (GET http://host/path), "
+                "or configure it as your HTTP proxy."
+            )
+        if target.form is TargetForm.ASTERISK:
+            raise ProtocolError("OPTIONS * is not forwarded by this proxy.")
+        return target
+
+    def _check_filter(self, conn: ClientConnection, target: Target, method: str, record: _Record) -> bool:
+        """Apply the filter; on a block, answer 403 with the block page and return False."""
+        decision = self.settings.filters.decide(
+            FilterRequest(conn.client_ip, method, target.host, target.port, target.path, target.scheme)
+        )
+        record.rule = decision.rule.describe() if decision.rule is not None else ""
+        if not isinstance(decision, Block):
+            record.decision = "allowed"
+            return True
+        record.decision, record.status = "blocked", 403
+        body = block_page(decision, target.url if method != "CONNECT" else target.authority)
+        headers = Headers(
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ]
+        )
+        conn.send_response(Response(403, headers, "Forbidden"), body)
+        return False
+
+    # -- CONNECT ---------------------------------------------------------------------
+    def _tunnel(self, conn: ClientConnection, request: Request, record: _Record) -> None:
+        target = self._target(request)
+        record.target = target.authority
+        record.kind = "tunnel"
+        if target.port not in self.settings.connect_ports:
+            allowed = ", ".join(str(p) for p in sorted(self.settings.connect_ports))
+            raise Forbidden(f"CONNECT to port {target.port} is not allowed (allowed: {allowed}).")
+        if not self._check_filter(conn, target, "CONNECT", record):
+            conn.keep_alive = False  # the client wanted a tunnel, not a conversation
+            return
+        host, port = self._dial_address(target)
+        upstream = open_connection(host, port, self.settings.timeouts.connect, self.settings.source_address)
+        record.upstream = f"{host}:{port}"
+        with upstream:
+            conn.send(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            record.status = 200
+            client_sock, early = conn.take_over()
+            sent, received = relay(client_sock, upstream, self.settings.tunnel_idle_timeout, early)
+        record.bytes_in, record.bytes_out = sent, received
+
+    # -- plain HTTP ------------------------------------------------------------------
+    def _forward(self, conn: ClientConnection, request: Request, record: _Record) -> None:
+        target = self._target(request)
+        record.target = target.url
+        if not self._check_filter(conn, target, request.method, record):
+            self._drain(conn, request)
+            return
+        framing = request_framing(request, conn.limits)
+        outgoing, changes = self._outgoing(conn, request, target, framing.kind)
+        record.privacy = "; ".join(changes)
+        if request.headers.get("expect", "").lower() == "100-continue":  # type: ignore[union-attr]
+            conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            conn.response_started = False
+        body = conn.read_framed(framing) if framing.kind is not BodyKind.NONE else None
+        host, port = self._dial_address(target)
+        record.upstream = f"{host}:{port}"
+
+        def fetch(outgoing_request: Request) -> tuple[Response, Iterator[bytes]]:
+            reply = self.pool.exchange(
+                host, port, outgoing_request, body, framing.kind, tls=target.scheme == "https"
+            )
+            record.upstream_started = reply.head_received
+            return _end_to_end(reply.response), reply.body
+
+        if self.cache is not None:
+            reply = self.cache.exchange(outgoing, target.url, fetch)
+            response, pieces, record.cache = reply.response, reply.body, reply.outcome.value
+        else:
+            response, pieces = fetch(outgoing)
+        self._respond(conn, request, response, pieces, record)
+        if isinstance(body, Generator) and inspect.getgeneratorstate(body) != inspect.GEN_CLOSED:
+            conn.keep_alive = False  # the body was not read to its end: the stream is unsynced
+
+    def _outgoing(
+        self, conn: ClientConnection, request: Request, target: Target, body_kind: BodyKind
+    ) -> tuple[Request, tuple[str, ...]]:
+        """The request the origin will see: origin-form, own Host, no hop-by-hop fields."""
+        headers = request.headers.copy()
+        headers.remove_all(hop_by_hop_names(request.headers) | {"expect"})
+        # RFC 9112 3.2.2: a proxy MUST replace Host with the authority of the target URI.
+        headers.set("Host", target.host_header)
+        if body_kind is BodyKind.CHUNKED:
+            headers.add("Transfer-Encoding", "chunked")
+        result = self.settings.privacy.apply(headers, conn.client_ip)
+        return Request(request.method, target.path, result.headers), result.changes
+
+    def _respond(
+        self,
+        conn: ClientConnection,
+        request: Request,
+        response: Response,
+        pieces: Iterator[bytes],
+        record: _Record,
+    ) -> None:
+        """Send the response head and stream the body, framed for this client."""
+        headers = response_via(response.headers, self.settings.privacy.level, self.settings.privacy.via_token)
+        kind = _client_body_kind(request, response, headers)
+        if kind is BodyKind.UNTIL_CLOSE:
+            conn.keep_alive = False
+            headers.set("Connection", "close")
+        elif kind is BodyKind.CHUNKED:
+            headers.add("Transfer-Encoding", "chunked")
+        record.status = response.status
+        record.content_type = response.headers.get("content-type") or ""
+        conn.send(serialize_response_head(Response(response.status, headers, response.reason)))
+        try:
+            record.body_bytes = write_body(conn.send, pieces, kind)
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+
+    def _drain(self, conn: ClientConnection, request: Request) -> None:
+        """After answering early, read away a small request body or give up the connection."""
+        framing = request_framing(request, conn.limits)
+        if framing.kind is BodyKind.NONE:
+            return
+        if framing.kind is BodyKind.LENGTH and framing.length <= 65536:
+            for _ in conn.read_framed(framing):
+                pass
+            return
+        conn.keep_alive = False
+
+    def _dial_address(self, target: Target) -> tuple[str, int]:
+        """Where to really connect: the lab's resolver override, or the target itself."""
+        mapped = self.settings.resolve.get(target.host)
+        return mapped if mapped is not None else (target.host, target.port)
+
+    def _finish(self, conn: ClientConnection, record: _Record) -> None:
+        now = time.monotonic()
+        upstream_time = now - record.upstream_started if record.upstream_started else 0.0
+        self.events.record(
+            Event(
+                time=record.wall,
+                source="forward",
+                kind=record.kind,
+                client=record.client,
+                method=record.method,
+                target=record.target,
+                status=record.status,
+                upstream=record.upstream,
+                bytes_in=record.bytes_in,
+                bytes_out=record.bytes_out or conn.bytes_out,
+                duration=now - record.started,
+                upstream_duration=upstream_time,
+                cache=record.cache,
+                decision=record.decision,
+                rule=record.rule,
+                privacy=record.privacy,
+                extra={"content_type": record.content_type} if record.content_type else {},
+            )
+        )
+
+
+class _Record:
+    """Mutable notes taken while one exchange runs; becomes a frozen ``Event`` at the end."""
+
+    __slots__ = (
+        "body_bytes", "bytes_in", "bytes_out", "cache", "client", "content_type", "decision",
+        "kind", "method", "privacy", "rule", "started", "status", "target", "upstream",
+        "upstream_started", "wall",
+    )  # fmt: skip
+
+    def __init__(self, wall: float, started: float, client: str, method: str) -> None:
+        self.wall, self.started, self.client, self.method = wall, started, client, method
+        self.kind, self.target, self.upstream, self.cache = "exchange", "", "", ""
+        self.decision, self.rule, self.privacy, self.content_type = "", "", "", ""
+        self.status = self.bytes_in = self.bytes_out = self.body_bytes = 0
+        self.upstream_started = 0.0
+
+
+def _end_to_end(response: Response) -> Response:
+    """The response without its hop-by-hop fields (RFC 9110 section 7.6.1)."""
+    headers = response.headers.copy()
+    headers.remove_all(hop_by_hop_names(response.headers))
+    return Response(response.status, headers, response.reason, response.version)
+
+
+def _client_body_kind(request: Request, response: Response, headers: Headers) -> BodyKind:
+    """How to frame the body towards this client (RFC 9112 section 6)."""
+    if request.method == "HEAD" or response.status < 200 or response.status in _NO_BODY_STATUSES:
+        return BodyKind.NONE
+    if headers.get("content-length") is not None:
+        return BodyKind.LENGTH
+    return BodyKind.CHUNKED if request.version == "HTTP/1.1" else BodyKind.UNTIL_CLOSE
+
+
+def _credentials_match(value: str | None, expected: tuple[str, str]) -> bool:
+    """Does a ``Proxy-Authorization`` value carry the expected Basic credentials (RFC 7617)?"""
+    given = _decode_basic(value or "")
+    if given is None:
+        return False
+    # compare_digest takes the same time whatever matches, so timing reveals nothing
+    return hmac.compare_digest(given[0].encode(), expected[0].encode()) & hmac.compare_digest(
+        given[1].encode(), expected[1].encode()
+    )
+
+
+def _decode_basic(value: str) -> tuple[str, str] | None:
+    """``Basic dXNlcjpwdw==`` -> ``("user", "pw")``, or ``None`` when malformed."""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+

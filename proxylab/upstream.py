@@ -1,0 +1,371 @@
+"""The proxy's outbound side: connections to origins and backends, kept alive and reused.
+
+A proxy is a client too. For every request it forwards, it needs a connection to the
+origin (forward proxy) or to a backend (reverse proxy). Opening a TCP connection costs a
+round trip and a thread's worth of kernel work, so, like Squid and nginx's ``keepalive``
+directive, we keep a few idle connections per origin in a ``ConnectionPool`` and reuse them
+(RFC 9112 section 9.3, persistence).
+
+Key ideas:
+- Bodies stream in both directions: the request body is read from the client piece by
+  piece and written upstream as it arrives; the response body comes back as an iterator.
+  A 1 GB body never sits in memory.
+- A pooled connection may have been closed by the server while it sat idle. We check it is
+  still quiet before reuse, and if a reused connection fails before any byte of the
+  response arrived, a request without a body is sent once more on a fresh connection
+  (RFC 9112 section 9.3.1, retrying idempotent requests).
+- ``relay`` is the CONNECT tunnel: two sockets, bytes copied both ways until both sides
+  are done, with half-close passed on (when one side shuts its sending half, we shut ours
+  towards the other side and keep copying the other direction).
+- Socket errors become ``UpstreamError`` (502) or ``GatewayTimeout`` (504) here, so the
+  proxies above never see an ``OSError``.
+
+Left out on purpose: HTTP/2 to upstreams, DNS caching, happy-eyeballs.
+
+Layer 3: sockets live here.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from proxylab.errors import GatewayTimeout, ProtocolError, UpstreamError
+from proxylab.messages import Request, Response
+from proxylab.server import write_body
+from proxylab.wire import (
+    BodyDecoder,
+    BodyKind,
+    Framing,
+    HeadParser,
+    Limits,
+    response_framing,
+    serialize_request_head,
+)
+
+__all__ = ["ConnectionPool", "UpstreamConnection", "UpstreamReply", "open_connection", "relay"]
+
+RECV_SIZE = 65536
+
+
+def open_connection(
+    host: str, port: int, timeout: float, source_address: tuple[str, int] | None = None
+) -> socket.socket:
+    """Open a TCP connection or raise 502 (refused, unreachable, unknown) / 504 (timeout)."""
+    try:
+        sock = socket.create_connection((host, port), timeout, source_address=source_address)
+    except TimeoutError:
+        raise GatewayTimeout(f"Connecting to {host}:{port} timed out.") from None
+    except socket.gaierror:
+        raise UpstreamError(f"The name {host} could not be resolved.") from None
+    except OSError as error:
+        reason = error.strerror or "connection failed"
+        raise UpstreamError(f"Could not connect to {host}:{port} ({reason}).") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+class UpstreamConnection:
+    """One connection to an origin or backend, able to carry several exchanges in turn."""
+
+    def __init__(self, sock: socket.socket, key: tuple[str, int, bool], limits: Limits) -> None:
+        self.sock = sock
+        self.key = key
+        self.limits = limits
+        self.reusable = False
+        self.exchanges = 0
+        self._buffer = b""
+
+    def send(self, data: bytes) -> None:
+        """Write bytes upstream; a failure is a 502."""
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            raise UpstreamError("The upstream connection broke while sending.") from None
+
+    def read_response(self, method: str, timeout: float) -> Response:
+        """Read the final response head, skipping interim 1xx responses (RFC 9110 15.2)."""
+        while True:
+            response = self._read_head(timeout)
+            if response.status >= 200 or response.status == 101:
+                return response
+
+    def _read_head(self, timeout: float) -> Response:
+        parser = HeadParser("response", self.limits)
+        data, self._buffer = self._buffer, b""
+        self.sock.settimeout(timeout)
+        while True:
+            if data:
+                head = parser.feed(data)
+                if head is not None:
+                    self._buffer = parser.leftover
+                    assert isinstance(head, Response)
+                    return head
+            data = self._recv("waiting for the response")
+            if not data:
+                raise UpstreamError("The upstream server closed the connection without answering.")
+
+    def _recv(self, doing: str) -> bytes:
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except TimeoutError:
+            raise GatewayTimeout(f"The upstream server timed out {doing}.") from None
+        except OSError:
+            raise UpstreamError(f"The upstream connection broke {doing}.") from None
+
+    def read_body(self, framing: Framing, done: Callable[[UpstreamConnection], None]) -> Iterator[bytes]:
+        """Stream the response body; calls ``done(self)`` once it was read to its end.
+
+        If the server closes before the announced end, ``IncompleteMessage`` is raised so
+        the proxy cuts its client off instead of ending the response as if complete.
+        """
+        if framing.kind is BodyKind.NONE:
+            done(self)
+            return
+        finished = False
+        try:
+            yield from self._decode(BodyDecoder(framing, self.limits))
+            finished = True
+        finally:
+            if not finished:  # cut short: by the server, by an error, or by our client
+                self.close()
+        done(self)
+
+    def _decode(self, decoder: BodyDecoder) -> Iterator[bytes]:
+        data, self._buffer = self._buffer, b""
+        while True:
+            if data:
+                yield from decoder.feed(data)
+            if decoder.done:
+                self._buffer = decoder.leftover
+                return
+            data = self._recv("sending the body")
+            if not data:
+                decoder.eof()  # raises IncompleteMessage unless read-until-close
+                self.reusable = False
+                return
+
+    def is_quiet(self) -> bool:
+        """True when an idle connection has nothing to read (so the server did not close it)."""
+        if self._buffer:
+            return False
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def close(self) -> None:
+        """Close the socket (idempotent)."""
+        self.reusable = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamReply:
+    """A response head from upstream, its streaming body, and timing."""
+
+    response: Response
+    body: Iterator[bytes]
+    connection: UpstreamConnection
+    reused: bool
+    started: float
+    head_received: float
+
+
+class ConnectionPool:
+    """Idle keep-alive connections per ``(host, port, tls)``, bounded per origin.
+
+    ``exchange`` sends one request and returns the response with a body iterator; when the
+    body has been read to its end the connection goes back to the pool by itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_idle_per_origin: int = 16,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        source_address: tuple[str, int] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.max_idle_per_origin = max_idle_per_origin
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.source_address = source_address
+        self.ssl_context = ssl_context
+        self.limits = limits or Limits(max_header_bytes=262144)
+        self.opened = 0
+        self._idle: dict[tuple[str, int, bool], list[UpstreamConnection]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, host: str, port: int, tls: bool = False) -> tuple[UpstreamConnection, bool]:
+        """A quiet idle connection to ``host:port`` if there is one, else a new one."""
+        key = (host, port, tls)
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                connection = idle.pop() if idle else None
+            if connection is None:
+                return self._open(key), False
+            if connection.is_quiet():
+                return connection, True
+            connection.close()
+
+    def _open(self, key: tuple[str, int, bool]) -> UpstreamConnection:
+        host, port, tls = key
+        sock = open_connection(host, port, self.connect_timeout, self.source_address)
+        if tls:
+            sock = self._wrap_tls(sock, host)
+        with self._lock:
+            self.opened += 1
+        return UpstreamConnection(sock, key, self.limits)
+
+    def _wrap_tls(self, sock: socket.socket, host: str) -> socket.socket:
+        context = self.ssl_context or ssl.create_default_context()
+        try:
+            return context.wrap_socket(sock, server_hostname=host)
+        except (OSError, ssl.SSLError) as error:
+            sock.close()
+            raise UpstreamError(f"TLS with {host} failed ({error.__class__.__name__}).") from None
+
+    def release(self, connection: UpstreamConnection) -> None:
+        """Return a connection after its exchange: kept if reusable and there is room."""
+        if connection.reusable:
+            with self._lock:
+                idle = self._idle.setdefault(connection.key, [])
+                if len(idle) < self.max_idle_per_origin:
+                    idle.append(connection)
+                    return
+        connection.close()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+    def exchange(
+        self,
+        host: str,
+        port: int,
+        request: Request,
+        body: Iterable[bytes] | None = None,
+        body_kind: BodyKind = BodyKind.NONE,
+        *,
+        tls: bool = False,
+    ) -> UpstreamReply:
+        """Send ``request`` (head, then the body framed as ``body_kind``) and read the reply head.
+
+        A request without a body that fails on a reused connection before any response
+        byte is retried once on a new connection: the server may have closed it while idle.
+        """
+        started = time.monotonic()
+        head = serialize_request_head(request)
+        connection, reused = self.acquire(host, port, tls)
+        try:
+            response = self._send_and_read(connection, request, head, body, body_kind)
+        except (UpstreamError, ProtocolError) as error:
+            connection.close()
+            if not (reused and body is None and not isinstance(error, GatewayTimeout)):
+                raise
+            connection, reused = self._open((host, port, tls)), False
+            try:
+                response = self._send_and_read(connection, request, head, None, body_kind)
+            except BaseException:
+                connection.close()
+                raise
+        except BaseException:
+            connection.close()
+            raise
+        return self._reply(connection, request, response, reused, started)
+
+    def _send_and_read(
+        self,
+        connection: UpstreamConnection,
+        request: Request,
+        head: bytes,
+        body: Iterable[bytes] | None,
+        body_kind: BodyKind,
+    ) -> Response:
+        if body is None:
+            connection.send(head)
+        else:
+            connection.send(head)
+            write_body(connection.send, body, body_kind)
+        return connection.read_response(request.method, self.read_timeout)
+
+    def _reply(
+        self,
+        connection: UpstreamConnection,
+        request: Request,
+        response: Response,
+        reused: bool,
+        started: float,
+    ) -> UpstreamReply:
+        connection.exchanges += 1
+        framing = response_framing(response, request.method)
+        connection.reusable = (
+            response.keep_alive and request.keep_alive and framing.kind is not BodyKind.UNTIL_CLOSE
+        )
+        body = connection.read_body(framing, self.release)
+        return UpstreamReply(response, body, connection, reused, started, time.monotonic())
+
+
+def relay(
+    client: socket.socket, upstream: socket.socket, idle_timeout: float = 300.0, first: bytes = b""
+) -> tuple[int, int]:
+    """Copy bytes both ways until both directions are finished; returns (up, down) counts.
+
+    ``first`` holds bytes the client sent before the tunnel existed (they go upstream
+    first). When one side half-closes, the other side's sending half is shut too, and the
+    remaining direction continues: TLS close_notify and "request, then shutdown(WR)"
+    clients both work. ``idle_timeout`` ends a tunnel where nothing moves at all.
+    """
+    counts = {client: 0, upstream: 0}
+    if first:
+        upstream.sendall(first)
+        counts[client] += len(first)
+    peers = {client: upstream, upstream: client}
+    open_readers = [client, upstream]
+    for sock in open_readers:
+        sock.setblocking(True)
+    while open_readers:
+        readable, _, _ = select.select(open_readers, [], [], idle_timeout)
+        if not readable:
+            break
+        for sock in readable:
+            if not _pump(sock, peers[sock], counts):
+                open_readers.remove(sock)
+    return counts[client], counts[upstream]
+
+
+def _pump(source: socket.socket, target: socket.socket, counts: dict[socket.socket, int]) -> bool:
+    """Move one read's worth from source to target; False when source is finished."""
+    try:
+        data = source.recv(RECV_SIZE)
+    except OSError:
+        data = b""
+    if data:
+        try:
+            target.sendall(data)
+            counts[source] += len(data)
+            return True
+        except OSError:
+            pass
+    try:
+        target.shutdown(socket.SHUT_WR)  # pass the half-close on
+    except OSError:
+        pass
+    return False

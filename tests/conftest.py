@@ -1,0 +1,81 @@
+"""Shared fixtures: real origins and a real forward proxy, all on 127.0.0.1 with port 0."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from origins import BlackHole, Origin
+from proxylab.cache import HttpCache
+from proxylab.forward import ForwardProxy, ForwardSettings
+from proxylab.metrics import Event, EventLog
+from proxylab.server import Server
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with Origin() as running:
+        yield running
+
+
+@pytest.fixture
+def blackhole() -> Iterator[BlackHole]:
+    with BlackHole() as hole:
+        yield hole
+
+
+@contextmanager
+def running_forward_proxy(
+    settings: ForwardSettings, cache: HttpCache | None = None, **server_options: object
+) -> Iterator[tuple[Server, ForwardProxy]]:
+    """A started forward proxy on an ephemeral port, stopped and joined afterwards."""
+    proxy = ForwardProxy(settings, cache=cache, events=EventLog())
+    server = proxy.serve(("127.0.0.1", 0), **server_options)
+    try:
+        with server:
+            yield server, proxy
+    finally:
+        proxy.close()
+
+
+@pytest.fixture
+def forward_proxy(origin: Origin) -> Iterator[Callable[..., object]]:
+    """Factory: ``forward_proxy(**settings)`` starts a proxy that resolves origin.test."""
+    stack: list[object] = []
+
+    def start(cache: HttpCache | None = None, **changes: object) -> tuple[Server, ForwardProxy]:
+        resolve = {"origin.test": ("127.0.0.1", origin.port)}
+        resolve.update(changes.pop("resolve", {}))  # type: ignore[arg-type]
+        settings = dataclasses.replace(ForwardSettings(), resolve=resolve, **changes)  # type: ignore[arg-type]
+        manager = running_forward_proxy(settings, cache)
+        stack.append(manager)
+        return manager.__enter__()
+
+    yield start
+    for manager in reversed(stack):
+        manager.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+def wait_for_event(log: EventLog, predicate: Callable[[Event], bool], timeout: float = 5.0) -> Event:
+    """The first event in ``log`` that satisfies ``predicate``, waiting (bounded) for it."""
+    arrived = threading.Event()
+    log.subscribe(lambda event: arrived.set() if predicate(event) else None)
+    if not any(predicate(e) for e in log.snapshot()):
+        assert arrived.wait(timeout), "the expected event was never recorded"
+    return next(e for e in log.snapshot() if predicate(e))
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Every thread a test starts must be gone when it ends."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leaked:
+        thread.join(timeout=5)
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"threads left running: {still}"
