@@ -98,6 +98,7 @@ def origin(sizes: dict[str, int], sparse: dict[str, int] | None = None) -> Itera
     ``sparse`` files (e.g. ``{"1g": 2**30}``) cost no disk and read as zeros.
     """
     with tempfile.TemporaryDirectory(prefix="proxylab-bench-") as folder:
+        os.chmod(folder, 0o755)  # nginx workers run as an unprivileged user
         www = Path(folder, "www")
         for sub in ("", "nostore", "cached"):
             (www / sub).mkdir(parents=True, exist_ok=True)
@@ -175,7 +176,7 @@ def _wrk(url: str, connections: int, seconds: float, via: str | None) -> Figures
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(script_lines) + "\n")
     command = pinned(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, target], LOAD_CPU
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, target], LOAD_CPU
     )
     try:
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30).stdout

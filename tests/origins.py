@@ -80,6 +80,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/headers":
             seen = {"client": self.client_address[0], "headers": [[k, v] for k, v in self.headers.items()]}
             self._send(200, json.dumps(seen).encode(), "application/json")
+        elif path.startswith("/cacheable/"):
+            body = big_body(int(path.split("/")[2])) + path.encode()  # /cacheable/SIZE/name
+            self._send(200, body, "application/octet-stream", Cache_Control="max-age=600", ETag='"v1"')
+        elif path == "/gate":
+            self.server.gate.wait(10)  # held until the test opens the gate
+            self._send(200, b"through the gate", Cache_Control="max-age=600")
         elif path == "/chunked":
             self._send_chunked([b"first-", b"second-", b"third"])
         elif path == "/die-mid-body":
@@ -124,13 +130,26 @@ class _OriginServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.lock = threading.Lock()
         self.accepted = 0
+        self.open_sockets: list[socket.socket] = []
+        self.gate = threading.Event()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
         with self.lock:
             self.accepted += 1
+            self.open_sockets.append(sock)
         return sock, address
+
+    def cut_all_connections(self) -> None:
+        """Shut down every accepted connection, as when the origin machine goes away."""
+        with self.lock:
+            sockets, self.open_sockets = self.open_sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def record(self, handler: _Handler) -> None:
         with self.lock:
@@ -152,14 +171,21 @@ class Origin:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.server.gate.set()
         self.server.shutdown()
         self.server.server_close()
+        self.server.cut_all_connections()
         self.thread.join()
 
     @property
     def accepted(self) -> int:
         with self.server.lock:
             return self.server.accepted
+
+    @property
+    def gate(self) -> threading.Event:
+        """Requests to /gate wait until this is set."""
+        return self.server.gate
 
     @property
     def requests(self) -> list[tuple[str, str, dict[str, str]]]:

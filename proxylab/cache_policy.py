@@ -1,0 +1,626 @@
+"""The rules of an HTTP shared cache, as pure functions and small values (RFC 9111).
+
+``cache.py`` keeps responses and talks to the origin; this module only answers questions about
+header fields and clocks. May this response be stored? For how long is it fresh? How old is it
+now? May this stored response answer this request, or must the cache ask the origin first?
+Which request headers select this variant? Does the client's ``If-None-Match`` match? Nothing
+here holds state, so every rule has a test that needs no network and no real time.
+
+Key ideas:
+- Freshness is a race between two numbers (RFC 9111 4.2): the *freshness lifetime* the origin
+  granted (``s-maxage``, ``max-age``, ``Expires`` or a heuristic) and the *current age* the cache
+  computes from ``Date``, ``Age`` and its own clock. Fresh while lifetime > age.
+- A stale response is not wrong, only unconfirmed: the cache may still use it after a cheap
+  conditional request (a 304 answer) or, where the client or origin allows it, serve it stale.
+- Directives are parsed once, carefully: commas inside quoted strings do not split, names are
+  case-insensitive, the first duplicate wins, and a malformed ``max-age`` makes the response
+  stale instead of fresh forever.
+- ``Vary`` makes the request part of the key: the stored response remembers the values of the
+  request fields it names, and only requests with the same values may reuse it.
+
+RFC sections: RFC 9111 3 (storing), 3.1-3.2 (which fields are stored and updated), 4.1 (Vary),
+4.2 (freshness, age, serving stale), 4.3 (validation), 4.4 (invalidation), 5.1-5.3 (Age,
+Cache-Control, Expires); RFC 9110 5.6.7 (dates), 8.8.3 (entity tags), 13 (conditional requests),
+15.4.5 (304); RFC 9211 (Cache-Status); RFC 5861 4 (stale-if-error).
+
+Left out on purpose: ranges and 206 responses (never stored), stale-while-revalidate (it needs a
+background fetch), the ``immutable`` directive (only browsers reload), storing POST responses
+with Content-Location, the qvalue-aware matching of ``Accept-*`` in Vary.
+
+Layer 2: imports only ``messages``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import formatdate
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+from proxylab.messages import Headers, Request, Response, connection_tokens
+
+__all__ = [
+    "DELTA_MAX",
+    "HEURISTIC_STATUSES",
+    "SAFE_METHODS",
+    "CacheControl",
+    "CachePolicy",
+    "CacheStatus",
+    "DontStore",
+    "Reuse",
+    "Store",
+    "StoreDecision",
+    "Timing",
+    "VaryKey",
+    "client_not_modified",
+    "conditional_headers",
+    "format_http_date",
+    "freshen_headers",
+    "headers_to_store",
+    "invalidation_targets",
+    "not_modified_headers",
+    "parse_age",
+    "parse_cache_control",
+    "parse_http_date",
+    "request_directives",
+    "same_validators",
+    "split_list",
+    "stale_on_error_allowed",
+    "vary_key",
+    "vary_matches",
+]
+
+#: RFC 9111 1.2.2: a delta-seconds too large to represent counts as 2**31.
+DELTA_MAX = 2**31
+
+#: RFC 9110 15.1: statuses a cache may keep without explicit freshness (206 we never store).
+HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+
+#: RFC 9110 9.2.1: methods that do not change the resource, so never invalidate.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+#: Final statuses whose caching rules this cache knows, for ``must-understand`` (RFC 9111 5.2.2.3).
+_UNDERSTOOD = frozenset({200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 307, 308})
+_UNDERSTOOD |= frozenset(range(400, 418)) | {421, 422, 426, 500, 501, 502, 503, 504, 505}
+
+_TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_DIRECTIVE = re.compile(rf'({_TCHARS})(?:=({_TCHARS}|"(?:[^"\\]|\\.)*"))?', re.ASCII)
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_SF_TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*", re.ASCII)  # RFC 8941 3.3.4
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated field value, leaving commas inside quoted strings alone."""
+    members: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            members.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    members.append("".join(current).strip())
+    return [member for member in members if member]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheControl:
+    """Cache-Control directives: lower-case name -> argument (``None`` when it has none)."""
+
+    directives: Mapping[str, str | None] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        """Whether the directive is present, with or without an argument."""
+        return name in self.directives
+
+    def seconds(self, name: str) -> int | None:
+        """A delta-seconds argument: ``None`` when absent, 0 when malformed.
+
+        RFC 9111 1.2.2: ``delta-seconds = 1*DIGIT``, capped at 2**31. Reading ``max-age=a100``
+        or ``max-age=-1`` as 0 makes such a response stale: the safe mistake.
+        """
+        if name not in self.directives:
+            return None
+        value = self.directives[name]
+        if value is None or not _DIGITS.fullmatch(value):
+            return 0
+        return min(int(value), DELTA_MAX)
+
+    def field_names(self, name: str) -> list[str]:
+        """The field names of a qualified form such as ``no-cache="Set-Cookie, X-A"``."""
+        value = self.directives.get(name)
+        return [part.strip().lower() for part in value.split(",") if part.strip()] if value else []
+
+    def unqualified(self, name: str) -> bool:
+        """Present without a field list: ``no-cache`` / ``private`` for the whole response."""
+        return name in self.directives and not self.field_names(name)
+
+
+def parse_cache_control(headers: Headers) -> CacheControl:
+    """Parse every Cache-Control line (RFC 9111 5.2).
+
+    Members that are not ``token[=token|quoted-string]`` (``max-age =5``, ``max-age= 5``) are
+    ignored whole. RFC 9111 4.2.1 lets a cache use the first of duplicated directives.
+    """
+    directives: dict[str, str | None] = {}
+    for member in split_list(", ".join(headers.get_all("cache-control"))):
+        match = _DIRECTIVE.fullmatch(member)
+        if match is None:
+            continue
+        name, value = match.group(1).lower(), match.group(2)
+        if value is not None and value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        directives.setdefault(name, value)
+    return CacheControl(directives)
+
+
+def request_directives(headers: Headers) -> CacheControl:
+    """A request's directives; ``Pragma: no-cache`` counts only without Cache-Control (RFC 9111 5.4)."""
+    if "cache-control" in headers:
+        return parse_cache_control(headers)
+    pragma = {token.lower() for token in headers.get_list("pragma")}
+    return CacheControl({"no-cache": None} if "no-cache" in pragma else {})
+
+
+# -- dates and ages ------------------------------------------------------------------------
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MON = "(" + "|".join(_MONTHS) + ")"
+_DAY = "(?:mon|tue|wed|thu|fri|sat|sun)"
+_LONG_DAY = "(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_HMS = "([0-9]{2}):([0-9]{2}):([0-9]{2})"
+_FLAGS = re.ASCII | re.IGNORECASE
+_IMF = re.compile(rf"{_DAY}, ([0-9]{{2}}) {_MON} ([0-9]{{4}}) {_HMS} GMT", _FLAGS)
+_RFC850 = re.compile(rf"{_LONG_DAY}, ([0-9]{{2}})-{_MON}-([0-9]{{2}}) {_HMS} GMT", _FLAGS)
+_ASCTIME = re.compile(rf"{_DAY} {_MON} ([0-9 ][0-9]) {_HMS} ([0-9]{{4}})", _FLAGS)
+
+
+def parse_http_date(value: str | None, now: float) -> float | None:
+    """Seconds since the epoch for an HTTP-date, or ``None`` if ``value`` is not one.
+
+    RFC 9110 5.6.7: IMF-fixdate, plus the obsolete rfc850 and asctime forms. Anything else
+    (``0``, ``UTC`` instead of ``GMT``, a missing comma, a one-digit hour) is invalid; letter
+    case is forgiven. ``now`` places two-digit rfc850 years in the right century.
+    """
+    text = (value or "").strip()
+    if match := _IMF.fullmatch(text):
+        day, month, year, hour, minute, second = match.groups()
+    elif match := _RFC850.fullmatch(text):
+        day, month, short_year, hour, minute, second = match.groups()
+        year = str(_full_year(int(short_year), now))
+    elif match := _ASCTIME.fullmatch(text):
+        month, day, hour, minute, second, year = match.groups()
+    else:
+        return None
+    month_number = _MONTHS.index(month.lower()) + 1
+    try:
+        moment = datetime(int(year), month_number, int(day), int(hour), int(minute), int(second))
+    except ValueError:  # 31 Feb, 25:00 ...
+        return None
+    return moment.replace(tzinfo=timezone.utc).timestamp()
+
+
+def _full_year(short: int, now: float) -> int:
+    """RFC 9110 5.6.7: a two-digit year more than 50 years ahead belongs to the last century."""
+    this_year = time.gmtime(now).tm_year
+    year = this_year - this_year % 100 + short
+    return year - 100 if year > this_year + 50 else year
+
+
+def format_http_date(timestamp: float) -> str:
+    """An IMF-fixdate such as ``Sun, 06 Nov 1994 08:49:37 GMT``."""
+    return formatdate(timestamp, usegmt=True)
+
+
+def parse_age(headers: Headers) -> int:
+    """The Age field in seconds; 0 when absent or malformed (RFC 9111 5.1: first value wins)."""
+    values = headers.get_list("age")
+    if not values or not _DIGITS.fullmatch(values[0]):
+        return 0
+    return min(int(values[0]), DELTA_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When a stored response was requested and received, and what it said about its age."""
+
+    request_time: float
+    response_time: float
+    date_value: float
+    age_value: int
+
+    @classmethod
+    def of(cls, headers: Headers, request_time: float, response_time: float) -> Timing:
+        """Read Date and Age; a missing or invalid Date counts as the time of receipt."""
+        date = parse_http_date(headers.get("date"), response_time)
+        date_value = response_time if date is None else date
+        return cls(request_time, response_time, date_value, parse_age(headers))
+
+    def current_age(self, now: float) -> float:
+        """RFC 9111 4.2.3, line by line: how old the response is at ``now``."""
+        apparent_age = max(0.0, self.response_time - self.date_value)
+        response_delay = self.response_time - self.request_time
+        corrected_age_value = self.age_value + response_delay
+        corrected_initial_age = max(apparent_age, corrected_age_value)
+        resident_time = now - self.response_time
+        return corrected_initial_age + resident_time
+
+
+# -- decisions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """Decision: the response may be stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class DontStore:
+    """Decision: the response must not be stored, and why (for logs and lessons)."""
+
+    reason: str
+
+
+StoreDecision = Store | DontStore
+
+
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """Whether one stored response may answer one request without asking the origin.
+
+    ``stale`` says it is past its freshness lifetime; ``fwd`` is the RFC 9211 reason to go
+    forward when it is not usable (``stale`` or ``request``); ``ttl`` is the remaining
+    freshness in seconds, negative when stale.
+    """
+
+    usable: bool
+    stale: bool
+    fwd: str
+    ttl: float
+
+
+def _stale_forbidden(cc: CacheControl) -> bool:
+    """RFC 9111 4.2.4: "MUST NOT generate a stale response if it is prohibited" by these."""
+    # 5.2.2.10: for a shared cache, s-maxage also carries the meaning of proxy-revalidate.
+    return any(cc.has(d) for d in ("must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"))
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """The storing and reuse rules of a shared cache; the heuristic is the one knob."""
+
+    heuristic_fraction: float = 0.1
+    heuristic_max: float = 86400.0
+
+    def storable(self, request: Request, response: Response) -> StoreDecision:
+        """RFC 9111 section 3: may a shared cache keep this response for later requests?"""
+        req_cc, res_cc = request_directives(request.headers), parse_cache_control(response.headers)
+        problem = (
+            _method_problem(request)
+            or _status_problem(response.status, res_cc)
+            or _directive_problem(req_cc, res_cc, response.status)
+            or _authorization_problem(request, res_cc)
+            or _vary_problem(response.headers)
+            or _freshness_problem(response, res_cc)
+        )
+        return DontStore(problem) if problem else Store()
+
+    def freshness_lifetime(self, status: int, headers: Headers, date_value: float) -> float:
+        """RFC 9111 4.2.1: seconds of freshness the origin granted (or the heuristic guessed)."""
+        cc = parse_cache_control(headers)
+        for directive in ("s-maxage", "max-age"):  # a shared cache looks at s-maxage first
+            seconds = cc.seconds(directive)
+            if seconds is not None:
+                return float(seconds)
+        if "expires" in headers:
+            expires = parse_http_date(headers.get("expires"), date_value)
+            # RFC 9111 5.3: "interpret invalid date formats, especially the value "0", as
+            # representing a time in the past (i.e., "already expired")".
+            return 0.0 if expires is None else max(0.0, expires - date_value)
+        return self._heuristic(status, headers, cc, date_value)
+
+    def _heuristic(self, status: int, headers: Headers, cc: CacheControl, date: float) -> float:
+        """RFC 9111 4.2.2: a fraction of the time since Last-Modified, for cacheable statuses."""
+        if status not in HEURISTIC_STATUSES and not cc.has("public"):
+            return 0.0
+        last_modified = parse_http_date(headers.get("last-modified"), date)
+        if last_modified is None:
+            return 0.0
+        return min(self.heuristic_max, self.heuristic_fraction * max(0.0, date - last_modified))
+
+    def reuse(
+        self, status: int, headers: Headers, timing: Timing, request_cc: CacheControl, now: float
+    ) -> Reuse:
+        """RFC 9111 section 4: may this stored response answer a request with ``request_cc``?"""
+        res_cc = parse_cache_control(headers)
+        age = timing.current_age(now)
+        lifetime = self.freshness_lifetime(status, headers, timing.date_value)
+        if res_cc.unqualified("no-cache"):
+            # 5.2.2.4: "MUST NOT be used to satisfy any other request without forwarding it for
+            # validation" - as if its freshness lifetime were zero.
+            lifetime = 0.0
+        ttl = lifetime - age
+        if request_cc.has("no-cache"):  # 5.2.1.4: the client wants the origin to confirm
+            return Reuse(False, ttl <= 0, "request", ttl)
+        max_age = request_cc.seconds("max-age")  # 5.2.1.1: age must be <= max-age
+        young_enough = max_age is None or age <= max_age
+        if ttl > 0:
+            min_fresh = request_cc.seconds("min-fresh")  # 5.2.1.3
+            usable = young_enough and (min_fresh is None or ttl >= min_fresh)
+            return Reuse(usable, False, "" if usable else "request", ttl)
+        usable = young_enough and _max_stale_allows(request_cc, res_cc, -ttl)
+        return Reuse(usable, True, "" if usable else "stale", ttl)
+
+
+def stale_on_error_allowed(
+    headers: Headers, request_cc: CacheControl, staleness: float, failed_status: int | None
+) -> bool:
+    """May a stale stored response stand in for an origin that failed?
+
+    ``failed_status`` is None when the origin could not be reached: RFC 9111 4.2.4 lets a
+    disconnected cache serve stale. For a 5xx answer RFC 5861's ``stale-if-error`` must allow it.
+    """
+    res_cc = parse_cache_control(headers)
+    if _stale_forbidden(res_cc):
+        return False
+    if failed_status is None:
+        return True
+    if failed_status not in (500, 502, 503, 504):
+        return False
+    limits = [cc.seconds("stale-if-error") for cc in (res_cc, request_cc)]
+    return any(limit is not None and staleness <= limit for limit in limits)
+
+
+def _max_stale_allows(request_cc: CacheControl, res_cc: CacheControl, staleness: float) -> bool:
+    """RFC 9111 5.2.1.2: the client accepts this much staleness, if the origin allows any."""
+    if _stale_forbidden(res_cc) or not request_cc.has("max-stale"):
+        return False
+    limit = request_cc.seconds("max-stale") if request_cc.directives["max-stale"] else None
+    return limit is None or staleness <= limit
+
+
+def _method_problem(request: Request) -> str | None:
+    # RFC 9111 3: "the request method is understood by the cache" - we store GET only.
+    return None if request.method == "GET" else f"{request.method} responses are not stored"
+
+
+def _status_problem(status: int, cc: CacheControl) -> str | None:
+    if status < 200:
+        return "an interim (1xx) response is not a final answer"
+    if status in (206, 304):
+        return f"{status} responses are not stored (ranges are not implemented)"
+    if cc.has("must-understand") and status not in _UNDERSTOOD:
+        return f"must-understand and status {status} is not understood"
+    return None
+
+
+def _directive_problem(req_cc: CacheControl, res_cc: CacheControl, status: int) -> str | None:
+    # 5.2.2.3: "ignore the no-store directive if it understands the status code".
+    understood = res_cc.has("must-understand") and status in _UNDERSTOOD
+    if res_cc.has("no-store") and not understood:
+        return "response says no-store"
+    if req_cc.has("no-store"):  # 5.2.1.5: "MUST NOT store any part of ... any response to it"
+        return "request says no-store"
+    if res_cc.unqualified("private"):  # 5.2.2.7: a shared cache MUST NOT store it
+        return "response is private"
+    return None
+
+
+def _authorization_problem(request: Request, cc: CacheControl) -> str | None:
+    # RFC 9111 3.5: only with a directive that "explicitly allows shared caching".
+    if "authorization" not in request.headers:
+        return None
+    if any(cc.has(d) for d in ("public", "s-maxage", "must-revalidate")):
+        return None
+    return "request has Authorization and the response is not marked public"
+
+
+def _vary_problem(headers: Headers) -> str | None:
+    # RFC 9111 4.1: "Vary: *" always fails to match, so storing it is pointless.
+    return "Vary: * never matches" if "*" in headers.get_list("vary") else None
+
+
+def _freshness_problem(response: Response, cc: CacheControl) -> str | None:
+    explicit = "expires" in response.headers or cc.has("max-age") or cc.has("s-maxage")
+    if explicit or cc.has("public") or response.status in HEURISTIC_STATUSES:
+        return None
+    return f"no explicit freshness and {response.status} is not heuristically cacheable"
+
+
+# -- stored header fields -------------------------------------------------------------------
+
+
+def headers_to_store(headers: Headers, response_time: float) -> Headers:
+    """The header section as stored (RFC 9111 3.1), with a Date added if the origin sent none.
+
+    Dropped: Connection and the fields it names, Age (recomputed on every reply), and the fields
+    named by ``no-cache="..."`` and ``private="..."`` (5.2.2.4, 5.2.2.7).
+    """
+    cc = parse_cache_control(headers)
+    drop = {"connection", "age"} | connection_tokens(headers)
+    drop |= set(cc.field_names("no-cache")) | set(cc.field_names("private"))
+    stored = Headers((name, value) for name, value in headers if name.lower() not in drop)
+    if "date" not in stored:  # RFC 9110 6.6.1: a recipient without Date MUST add one if cached
+        stored.add("Date", format_http_date(response_time))
+    return stored
+
+
+def freshen_headers(stored: Headers, update: Headers) -> Headers:
+    """RFC 9111 3.2: fields of a 304 (or HEAD 200) replace the stored ones, except Content-Length."""
+    skip = {"content-length", "age", "connection"} | connection_tokens(update)
+    names = {name.lower() for name, _ in update} - skip
+    result = stored.copy()
+    result.remove_all(names)
+    for name, value in update:
+        if name.lower() in names:
+            result.add(name, value)
+    return result
+
+
+def _opaque(tag: str) -> str:
+    """An entity tag for weak comparison (RFC 9110 8.8.3.2): no ``W/``, no quotes."""
+    tag = tag.strip()
+    if tag[:2] in ("W/", "w/"):
+        tag = tag[2:]
+    return tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else tag
+
+
+def same_validators(stored: Headers, update: Headers, names: tuple[str, ...] = ()) -> bool:
+    """Whether a 304 or HEAD response describes the stored representation (RFC 9111 4.3.4-5).
+
+    Every validator the update carries (ETag, Last-Modified and any extra ``names``) must
+    equal the stored one; an update without validators is taken to confirm what we sent.
+    """
+    for name in ("etag", "last-modified", *names):
+        new, old = update.get(name), stored.get(name)
+        if new is None:
+            continue
+        if old is None or (_opaque(old) != _opaque(new) if name == "etag" else old != new):
+            return False
+    return True
+
+
+# -- validation and conditional requests -----------------------------------------------------
+
+
+def conditional_headers(request_headers: Headers, stored: Headers) -> Headers:
+    """The request fields for the cache's own validation of a stored response (RFC 9111 4.3.1).
+
+    The client's own If-None-Match / If-Modified-Since are replaced: the cache validates what it
+    holds and answers the client's conditional itself afterwards.
+    """
+    headers = request_headers.copy()
+    headers.remove_all(("if-none-match", "if-modified-since"))
+    etag = stored.get("etag")
+    if etag:
+        quoted = etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
+        headers.set("If-None-Match", quoted)
+    # RFC 9110 13.1.3: caches send the stored Last-Modified, or else its Date.
+    since = stored.get("last-modified") or stored.get("date")
+    if since:
+        headers.set("If-Modified-Since", since)
+    return headers
+
+
+def client_not_modified(request_headers: Headers, stored: Headers, received: float) -> bool:
+    """Does the client's conditional match the stored response, so a 304 answers it?
+
+    RFC 9110 13.2.2: If-None-Match (weak comparison, ``*``) wins over If-Modified-Since.
+    RFC 9111 4.3.2: without Last-Modified, compare with Date or with the time of receipt.
+    """
+    if "if-none-match" in request_headers:
+        tags = split_list(", ".join(request_headers.get_all("if-none-match")))
+        etag = stored.get("etag")
+        return "*" in tags or (etag is not None and _opaque(etag) in map(_opaque, tags))
+    since = parse_http_date(request_headers.get("if-modified-since"), received)
+    if since is None:
+        return False
+    for name in ("last-modified", "date"):
+        modified = parse_http_date(stored.get(name), received)
+        if modified is not None:
+            return modified <= since
+    return received <= since
+
+
+_NOT_MODIFIED_FIELDS = frozenset(
+    {"age", "cache-control", "content-location", "date", "etag", "expires", "vary"}
+)
+
+
+def not_modified_headers(headers: Headers) -> Headers:
+    """The fields a 304 carries (RFC 9110 15.4.5), plus Last-Modified when there is no ETag."""
+    keep = _NOT_MODIFIED_FIELDS | ({"last-modified"} if "etag" not in headers else set())
+    return Headers((name, value) for name, value in headers if name.lower() in keep)
+
+
+# -- Vary and invalidation -------------------------------------------------------------------
+
+#: A secondary key: (lower-case field name, normalised request value or None if absent).
+VaryKey = tuple[tuple[str, str | None], ...]
+
+
+def _selecting_value(headers: Headers, name: str) -> str | None:
+    """All lines of a request field joined and whitespace-normalised, so ``1,2`` == `` 1, 2``."""
+    return ", ".join(headers.get_list(name)) if name in headers else None
+
+
+def vary_key(response_headers: Headers, request_headers: Headers) -> VaryKey:
+    """RFC 9111 4.1: the values of the request fields the response's Vary names."""
+    names = dict.fromkeys(name.lower() for name in response_headers.get_list("vary"))
+    return tuple((name, _selecting_value(request_headers, name)) for name in names)
+
+
+def vary_matches(key: VaryKey, request_headers: Headers) -> bool:
+    """Whether a new request presents the same selecting values (absent matches only absent)."""
+    return all(_selecting_value(request_headers, name) == value for name, value in key)
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return ("", "", 0)
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+
+
+def invalidation_targets(method: str, url: str, response: Response) -> list[str]:
+    """URLs whose stored responses an exchange makes obsolete (RFC 9111 4.4).
+
+    A cache "MUST invalidate the target URI" after a non-error (2xx/3xx) response to an unsafe
+    method, and may invalidate Location and Content-Location, but only for the same origin.
+    """
+    if method in SAFE_METHODS or not 200 <= response.status < 400:
+        return []
+    targets = [url]
+    for name in ("location", "content-location"):
+        value = response.headers.get(name)
+        if value:
+            other = urldefrag(urljoin(url, value.strip())).url
+            if _origin(other) == _origin(url) and other not in targets:
+                targets.append(other)
+    return targets
+
+
+# -- Cache-Status ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStatus:
+    """One cache's member of the Cache-Status field (RFC 9211 section 2).
+
+    ``hit``: answered from the store without going forward. ``fwd``: why the request went
+    forward (uri-miss, vary-miss, stale, request, method, bypass). ``collapsed``: waited for
+    another request's fetch; True if that response was reused, False if it could not be.
+    """
+
+    hit: bool = False
+    fwd: str | None = None
+    fwd_status: int | None = None
+    ttl: float | None = None
+    stored: bool = False
+    collapsed: bool | None = None
+    detail: str | None = None
+
+    def render(self, cache_name: str) -> str:
+        """The field value, e.g. ``proxylab; fwd=stale; fwd-status=304; ttl=60``."""
+        name = cache_name if _SF_TOKEN.fullmatch(cache_name) else f'"{cache_name}"'
+        params = [name] + (["hit"] if self.hit else [])
+        params += [f"fwd={self.fwd}"] if self.fwd else []
+        params += [f"fwd-status={self.fwd_status}"] if self.fwd_status is not None else []
+        params += [f"ttl={round(self.ttl)}"] if self.ttl is not None else []
+        params += ["stored"] if self.stored else []
+        if self.collapsed is not None:
+            params.append("collapsed" if self.collapsed else "collapsed=?0")
+        params += [f"detail={self.detail}"] if self.detail else []
+        return "; ".join(params)
