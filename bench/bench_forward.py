@@ -48,14 +48,17 @@ def forwarding(origin_port: int, seconds: float, connection_counts: list[int]) -
     print(f"{'body':>6} {'conns':>5} {'direct rps':>11} {'proxy rps':>10} {'ratio':>6} "
           f"{'p50 ms':>14} {'p99 ms':>14}")  # fmt: skip
     port = free_port()
-    with tempfile.NamedTemporaryFile(suffix=".log") as log, proxylab_process(
-        proxy_arguments(port, origin_port, log.name), port
+    with (
+        tempfile.NamedTemporaryFile(suffix=".log") as log,
+        proxylab_process(proxy_arguments(port, origin_port, log.name), port),
     ):
         for size in ("1k", "256k"):
             for connections in connection_counts:
                 url = f"http://127.0.0.1:{origin_port}/{size}"
                 direct = load(url, connections, seconds)
-                proxied = load(f"http://origin.test/{size}", connections, seconds, via=f"127.0.0.1:{port}")
+                proxied = load(
+                    f"http://origin.test/{size}", connections, seconds, via=f"127.0.0.1:{port}"
+                )
                 print(
                     f"{size:>6} {connections:>5} {direct.requests_per_second:>11.0f} "
                     f"{proxied.requests_per_second:>10.0f} "
@@ -89,7 +92,13 @@ def download(sock: socket.socket, path: str) -> int:
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+    )
     received = len(body)
     buffer = bytearray(1 << 20)
     while received < length:
@@ -117,21 +126,27 @@ def tunnel_throughput(proxy_port: int, origin_port: int, repeats: int = 4) -> tu
 def tunnels(origin_port: int) -> None:
     print("\n== CONNECT tunnels ==")
     port = free_port()
-    with tempfile.NamedTemporaryFile(suffix=".log") as log, proxylab_process(
-        proxy_arguments(port, origin_port, log.name), port
+    with (
+        tempfile.NamedTemporaryFile(suffix=".log") as log,
+        proxylab_process(proxy_arguments(port, origin_port, log.name), port),
     ):
         direct_ms, tunnel_ms = connect_setup(port, origin_port)
-        print(f"setup p50: direct TCP connect {direct_ms:.3f} ms, CONNECT through proxylab {tunnel_ms:.3f} ms")
+        print(
+            f"setup p50: direct TCP connect {direct_ms:.3f} ms, CONNECT through proxylab {tunnel_ms:.3f} ms"
+        )
         direct, tunnelled = tunnel_throughput(port, origin_port)
-        print(f"throughput: direct {direct:.0f} MB/s, tunnel {tunnelled:.0f} MB/s, ratio {ratio(tunnelled, direct)}")
+        print(
+            f"throughput: direct {direct:.0f} MB/s, tunnel {tunnelled:.0f} MB/s, ratio {ratio(tunnelled, direct)}"
+        )
 
 
 def big_body_memory(origin_port: int) -> None:
     print("\n== Memory while streaming a 1 GB body through the proxy ==")
     port = free_port()
-    with tempfile.NamedTemporaryFile(suffix=".log") as log, proxylab_process(
-        proxy_arguments(port, origin_port, log.name), port
-    ) as process:
+    with (
+        tempfile.NamedTemporaryFile(suffix=".log") as log,
+        proxylab_process(proxy_arguments(port, origin_port, log.name), port) as process,
+    ):
         with socket.create_connection(("127.0.0.1", port)) as sock:
             download(sock, "http://origin.test/1k")
             before = peak_rss_mb(process.pid)
@@ -146,8 +161,9 @@ def big_body_memory(origin_port: int) -> None:
 def cache_hits_vs_misses(origin_port: int, seconds: float) -> None:
     print("\n== Cache: hits against misses, 1 KiB at 16 connections ==")
     port = free_port()
-    with tempfile.NamedTemporaryFile(suffix=".log") as log, proxylab_process(
-        proxy_arguments(port, origin_port, log.name, cache="64MB"), port
+    with (
+        tempfile.NamedTemporaryFile(suffix=".log") as log,
+        proxylab_process(proxy_arguments(port, origin_port, log.name, cache="64MB"), port),
     ):
         via = f"127.0.0.1:{port}"
         misses = load("http://origin.test/nostore/1k", 16, seconds, via=via)

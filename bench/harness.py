@@ -113,7 +113,10 @@ def origin(sizes: dict[str, int], sparse: dict[str, int] | None = None) -> Itera
             conf.write_text(NGINX_CONF.format(dir=folder, port=port))
             command = pinned(["nginx", "-c", str(conf), "-p", folder], LOAD_CPU)
         else:
-            command = pinned([sys.executable, "-m", "http.server", str(port), "-b", "127.0.0.1", "-d", str(www)], LOAD_CPU)
+            command = pinned(
+                [sys.executable, "-m", "http.server", str(port), "-b", "127.0.0.1", "-d", str(www)],
+                LOAD_CPU,
+            )
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port)
@@ -176,10 +179,22 @@ def _wrk(url: str, connections: int, seconds: float, via: str | None) -> Figures
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(script_lines) + "\n")
     command = pinned(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, target], LOAD_CPU
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            script.name,
+            target,
+        ],
+        LOAD_CPU,
     )
     try:
-        output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30).stdout
+        output = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 30
+        ).stdout
     finally:
         os.unlink(script.name)
     return _parse_wrk(output)
@@ -199,7 +214,9 @@ def _parse_wrk(output: str) -> Figures:
     if transfer:
         mb = float(transfer.group(1)) * {"KB": 1 / 1024, "MB": 1, "GB": 1024}[transfer.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     total_errors = int(errors.group(1)) if errors else 0
     if socket_errors:
         total_errors += sum(int(g) for g in socket_errors.groups())
@@ -241,7 +258,9 @@ def _python_load(url: str, connections: int, seconds: float, via: str | None) ->
         thread.join()
     latencies.sort()
     count = len(latencies)
-    return Figures(count / seconds, latencies[count // 2] * 1000, latencies[int(count * 0.99)] * 1000)
+    return Figures(
+        count / seconds, latencies[count // 2] * 1000, latencies[int(count * 0.99)] * 1000
+    )
 
 
 def ratio(through: float, direct: float) -> str:

@@ -78,7 +78,10 @@ class AccessLog:
             raise ConfigError(f"Unknown access log format {fmt!r}: use 'squid' or 'common'.")
         self._format = squid_line if fmt == "squid" else common_line
         self._owns_file = path != "-"
-        self._file: IO[str] = open(path, "a", encoding="utf-8") if self._owns_file else sys.stdout
+        # kept open for the log's lifetime and closed in close(), so no ``with`` here
+        self._file: IO[str] = (
+            open(path, "a", encoding="utf-8") if self._owns_file else sys.stdout  # noqa: SIM115
+        )
         self._flush_interval = flush_interval
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()

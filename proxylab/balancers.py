@@ -448,22 +448,33 @@ class LeastLatency(Balancer):
     the best one and swallow all traffic. Also: nginx Plus ``least_time``. Averages count
     samples, not seconds, so an idle slow backend keeps its bad name until others get worse.
     Plain mode only looks back: under load it sends everything to the current favourite
-    until that one's average catches up (herding); compare it with ``peak=True`` in
-    ``simulate``.
+    until that one's average catches up (herding); compare it with ``peak=False`` in
+    ``simulate``. Backends whose cost is within ``tolerance`` (10 %) of the best count as
+    equally good and take turns, so two identical kitchens share the work instead of the
+    one that happened to answer a microsecond faster taking it all.
     """
 
     name = "least-latency"
 
     def __init__(
-        self, decay: float = 0.3, *, peak: bool = False, error_penalty: float = 0.0
+        self,
+        decay: float = 0.3,
+        *,
+        peak: bool = True,
+        error_penalty: float = 0.0,
+        tolerance: float = 0.1,
     ) -> None:
+        if tolerance < 0.0:
+            raise ConfigError("tolerance must be zero or positive, e.g. 0.1 for 10 %.")
         if not 0.0 < decay <= 1.0:
             raise ConfigError(f"decay is {decay!r}; it must be in (0, 1], e.g. 0.3.")
         if error_penalty < 0.0:
             raise ConfigError("error_penalty must be zero or a positive number of seconds.")
         self.decay, self.peak, self.error_penalty = decay, peak, error_penalty
+        self.tolerance = tolerance
         self.in_flight = InFlight()
         self._average: dict[Backend, float] = {}
+        self._next = 0
         self._lock = threading.Lock()
 
     def choose(self, request: Request, backends: Sequence[Backend], client_ip: str = "") -> Backend:
@@ -472,8 +483,14 @@ class LeastLatency(Balancer):
         with self._lock:
             slowest = max(self._average.values(), default=0.0)
             scores = [self._cost(b, n, slowest) for b, n in zip(backends, counts, strict=True)]
-        best = min(range(len(backends)), key=lambda i: (scores[i], counts[i]))
-        return backends[best]
+            limit = min(scores) * (1.0 + self.tolerance)
+            near_best = [i for i, score in enumerate(scores) if score <= limit]
+            fewest = min(counts[i] for i in near_best)
+            tied = [i for i in near_best if counts[i] == fewest]
+            # take turns: the first tied backend after the one chosen last time
+            chosen = next((i for i in tied if i >= self._next), tied[0])
+            self._next = chosen + 1
+        return backends[chosen]
 
     def _cost(self, backend: Backend, in_flight: int, slowest: float) -> float:
         average = self._average.get(backend, slowest if in_flight else 0.0)

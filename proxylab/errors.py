@@ -37,7 +37,9 @@ class ProxyLabError(Exception):
     status: int = 500
     default_message: str = "The proxy met an internal error."
 
-    def __init__(self, message: str | None = None, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self, message: str | None = None, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.message = message or self.default_message
         #: extra response fields, e.g. ``Proxy-Authenticate`` for a 407
         self.headers = headers

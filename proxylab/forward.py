@@ -141,9 +141,9 @@ class ForwardProxy:
             request.headers.get("proxy-authorization"), self.settings.auth
         ):
             raise ProxyAuthRequired(
-                    "This proxy needs a user name and password.",
-                    headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
-                )
+                "This proxy needs a user name and password.",
+                headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
+            )
         if is_loop(request.headers, self.settings.privacy.via_token):
             raise LoopDetected()
 
@@ -158,10 +158,14 @@ class ForwardProxy:
             raise ProtocolError("OPTIONS * is not forwarded by this proxy.")
         return target
 
-    def _check_filter(self, conn: ClientConnection, target: Target, method: str, record: _Record) -> bool:
+    def _check_filter(
+        self, conn: ClientConnection, target: Target, method: str, record: _Record
+    ) -> bool:
         """Apply the filter; on a block, answer 403 with the block page and return False."""
         decision = self.settings.filters.decide(
-            FilterRequest(conn.client_ip, method, target.host, target.port, target.path, target.scheme)
+            FilterRequest(
+                conn.client_ip, method, target.host, target.port, target.path, target.scheme
+            )
         )
         record.rule = decision.rule.describe() if decision.rule is not None else ""
         if not isinstance(decision, Block):
@@ -191,7 +195,9 @@ class ForwardProxy:
             conn.keep_alive = False  # the client wanted a tunnel, not a conversation
             return
         host, port = self._dial_address(target)
-        upstream = open_connection(host, port, self.settings.timeouts.connect, self.settings.source_address)
+        upstream = open_connection(
+            host, port, self.settings.timeouts.connect, self.settings.source_address
+        )
         record.upstream = f"{host}:{port}"
         with upstream:
             conn.send(b"HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -255,7 +261,9 @@ class ForwardProxy:
         record: _Record,
     ) -> None:
         """Send the response head and stream the body, framed for this client."""
-        headers = response_via(response.headers, self.settings.privacy.level, self.settings.privacy.via_token)
+        headers = response_via(
+            response.headers, self.settings.privacy.level, self.settings.privacy.via_token
+        )
         kind = _client_body_kind(request, response, headers)
         if kind is BodyKind.UNTIL_CLOSE:
             conn.keep_alive = False
@@ -368,4 +376,3 @@ def _decode_basic(value: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return (user, password) if sep else None
-

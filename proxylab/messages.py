@@ -152,7 +152,10 @@ class Headers:
         values joined by commas. Empty elements are dropped (section 5.6.1).
         """
         return [
-            part.strip() for value in self.get_all(name) for part in value.split(",") if part.strip()
+            part.strip()
+            for value in self.get_all(name)
+            for part in value.split(",")
+            if part.strip()
         ]
 
     def add(self, name: str, value: str) -> None:

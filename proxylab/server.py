@@ -27,6 +27,7 @@ Layer 3: sockets and threads live here; socket errors become ``errors`` here.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import selectors
@@ -38,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from proxylab.errors import ClientTimeout, IncompleteMessage, ProtocolError, ProxyLabError
+from proxylab.errors import ClientTimeout, IncompleteMessage, ProxyLabError
 from proxylab.messages import Headers, Request, Response, reason_phrase
 from proxylab.wire import (
     BodyDecoder,
@@ -263,17 +264,13 @@ class ClientConnection:
 
     def close(self) -> None:
         """Close the socket (idempotent)."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def abort(self) -> None:
         """Shut the socket down so a thread blocked on it wakes up (used when stopping)."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 Handler = Callable[[ClientConnection, Request], None]
@@ -402,9 +399,7 @@ class Server:
     def _wait_readable(self, selector: selectors.BaseSelector) -> bool:
         while not self._stopping.is_set():
             for key, _ in selector.select():
-                if key.fileobj is self._wake_reader:
-                    return False
-                return True
+                return key.fileobj is not self._wake_reader
         return False
 
     def _accept_one(self) -> None:

@@ -27,6 +27,7 @@ Layer 3: sockets live here.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import ssl
@@ -118,7 +119,9 @@ class UpstreamConnection:
         except OSError:
             raise UpstreamError(f"The upstream connection broke {doing}.") from None
 
-    def read_body(self, framing: Framing, done: Callable[[UpstreamConnection], None]) -> Iterator[bytes]:
+    def read_body(
+        self, framing: Framing, done: Callable[[UpstreamConnection], None]
+    ) -> Iterator[bytes]:
         """Stream the response body; calls ``done(self)`` once it was read to its end.
 
         If the server closes before the announced end, ``IncompleteMessage`` is raised so
@@ -163,10 +166,8 @@ class UpstreamConnection:
     def close(self) -> None:
         """Close the socket (idempotent)."""
         self.reusable = False
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,14 +359,10 @@ def _pump(source: socket.socket, target: socket.socket, counts: dict[socket.sock
     except OSError:
         data = b""
     if data:
-        try:
+        with contextlib.suppress(OSError):
             target.sendall(data)
             counts[source] += len(data)
             return True
-        except OSError:
-            pass
-    try:
+    with contextlib.suppress(OSError):
         target.shutdown(socket.SHUT_WR)  # pass the half-close on
-    except OSError:
-        pass
     return False

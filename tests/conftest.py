@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-
 from origins import BlackHole, Origin
+
 from proxylab.cache import HttpCache
 from proxylab.forward import ForwardProxy, ForwardSettings
 from proxylab.metrics import Event, EventLog
@@ -60,7 +60,9 @@ def forward_proxy(origin: Origin) -> Iterator[Callable[..., object]]:
         manager.__exit__(None, None, None)  # type: ignore[attr-defined]
 
 
-def wait_for_event(log: EventLog, predicate: Callable[[Event], bool], timeout: float = 5.0) -> Event:
+def wait_for_event(
+    log: EventLog, predicate: Callable[[Event], bool], timeout: float = 5.0
+) -> Event:
     """The first event in ``log`` that satisfies ``predicate``, waiting (bounded) for it."""
     arrived = threading.Event()
     log.subscribe(lambda event: arrived.set() if predicate(event) else None)

@@ -7,6 +7,7 @@ keep-alive reuse) and the requests it answered (to prove cache hits never reach 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -33,7 +34,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain", **extra: str) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str = "text/plain", **extra: str
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -78,11 +81,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/bytes/"):
             self._send(200, big_body(int(path.rsplit("/", 1)[1])), "application/octet-stream")
         elif path == "/headers":
-            seen = {"client": self.client_address[0], "headers": [[k, v] for k, v in self.headers.items()]}
+            seen = {
+                "client": self.client_address[0],
+                "headers": [[k, v] for k, v in self.headers.items()],
+            }
             self._send(200, json.dumps(seen).encode(), "application/json")
         elif path.startswith("/cacheable/"):
             body = big_body(int(path.split("/")[2])) + path.encode()  # /cacheable/SIZE/name
-            self._send(200, body, "application/octet-stream", Cache_Control="max-age=600", ETag='"v1"')
+            self._send(
+                200, body, "application/octet-stream", Cache_Control="max-age=600", ETag='"v1"'
+            )
         elif path == "/gate":
             self.server.gate.wait(10)  # held until the test opens the gate
             self._send(200, b"through the gate", Cache_Control="max-age=600")
@@ -146,10 +154,8 @@ class _OriginServer(ThreadingHTTPServer):
         with self.lock:
             sockets, self.open_sockets = self.open_sockets, []
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def record(self, handler: _Handler) -> None:
         with self.lock:
@@ -164,7 +170,9 @@ class Origin:
         if ssl_context is not None:
             self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}
+        )
 
     def __enter__(self) -> Origin:
         self.thread.start()

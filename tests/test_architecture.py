@@ -93,5 +93,7 @@ def test_nothing_imports_an_edge() -> None:
     for path in modules():
         if layer_of(dotted(path)) == EDGE:
             continue
-        edges = sorted(n for n in imports(path) if n.startswith("proxylab.") and layer_of(n) == EDGE)
+        edges = sorted(
+            n for n in imports(path) if n.startswith("proxylab.") and layer_of(n) == EDGE
+        )
         assert not edges, f"{dotted(path)} imports edge modules {edges}"

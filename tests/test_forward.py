@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import trustme
-
 from conftest import wait_for_event
 from origins import BINARY, TEXT, BlackHole, Origin
+
 from proxylab.errors import ConfigError
 from proxylab.forward import ForwardProxy, ForwardSettings
 from proxylab.server import Timeouts
@@ -32,7 +32,9 @@ def direct(origin: Origin, path: str) -> bytes:
 
 
 @pytest.mark.parametrize("path", ["/text", "/binary"])
-def test_httpx_through_proxy_is_byte_identical(forward_proxy: StartProxy, origin: Origin, path: str) -> None:
+def test_httpx_through_proxy_is_byte_identical(
+    forward_proxy: StartProxy, origin: Origin, path: str
+) -> None:
     server, _ = forward_proxy()
     with httpx.Client(proxy=server.url) as client:
         response = client.get(f"http://origin.test{path}")
@@ -101,7 +103,9 @@ def test_an_origin_that_never_answers_does_not_hold_up_others(
     forward_proxy: StartProxy, blackhole: BlackHole
 ) -> None:
     timeouts = Timeouts(upstream_read=2.0)
-    server, _ = forward_proxy(resolve={"hole.test": ("127.0.0.1", blackhole.port)}, timeouts=timeouts)
+    server, _ = forward_proxy(
+        resolve={"hole.test": ("127.0.0.1", blackhole.port)}, timeouts=timeouts
+    )
     stuck: dict[str, int] = {}
     started = threading.Event()
 
@@ -170,7 +174,9 @@ def test_https_through_connect_with_verification(
 
 def test_connect_outside_the_port_policy_is_403(forward_proxy: StartProxy, origin: Origin) -> None:
     server, _ = forward_proxy()
-    reply = raw_exchange(server.address, f"CONNECT origin.test:{origin.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    reply = raw_exchange(
+        server.address, f"CONNECT origin.test:{origin.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    )
     assert reply.startswith(b"HTTP/1.1 403 ")
     assert b"port" in reply
 
@@ -211,7 +217,9 @@ def test_privacy_levels_match_the_table(
 def test_scrubbing_removes_identifying_headers(forward_proxy: StartProxy) -> None:
     from proxylab.privacy import PrivacyPolicy
 
-    server, _ = forward_proxy(privacy=PrivacyPolicy.from_names("anonymous", ["user-agent", "cookie"]))
+    server, _ = forward_proxy(
+        privacy=PrivacyPolicy.from_names("anonymous", ["user-agent", "cookie"])
+    )
     seen = seen_headers(server.url, {"Cookie": "id=42", "User-Agent": "student-browser"})
     assert "cookie" not in seen and "user-agent" not in seen
 
@@ -225,7 +233,9 @@ def test_a_request_carrying_our_via_is_a_loop(forward_proxy: StartProxy) -> None
 
 def test_hop_by_hop_headers_are_not_forwarded(forward_proxy: StartProxy) -> None:
     server, _ = forward_proxy()
-    seen = seen_headers(server.url, {"Connection": "keep-alive, X-Secret", "X-Secret": "1", "TE": "trailers"})
+    seen = seen_headers(
+        server.url, {"Connection": "keep-alive, X-Secret", "X-Secret": "1", "TE": "trailers"}
+    )
     assert "x-secret" not in seen and "te" not in seen and "proxy-connection" not in seen
 
 
@@ -287,7 +297,10 @@ def test_access_log_formats(tmp_path: Any, forward_proxy: StartProxy) -> None:
     from proxylab.accesslog import AccessLog
 
     server, proxy = forward_proxy()
-    squid, common = AccessLog(str(tmp_path / "squid.log")), AccessLog(str(tmp_path / "clf.log"), "common")
+    squid, common = (
+        AccessLog(str(tmp_path / "squid.log")),
+        AccessLog(str(tmp_path / "clf.log"), "common"),
+    )
     proxy.events.subscribe(squid.record)
     proxy.events.subscribe(common.record)
     with httpx.Client(proxy=server.url) as client:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-
 from conftest import wait_for_event
 from origins import Origin
+
 from proxylab.cache import HttpCache
 
 StartProxy = Callable[..., Any]
@@ -21,7 +21,10 @@ def test_miss_then_hit_with_cache_headers(forward_proxy: StartProxy, origin: Ori
         first = client.get("http://origin.test/cacheable/5000/a")
         second = client.get("http://origin.test/cacheable/5000/a")
     assert first.headers["x-cache"] == "MISS" and second.headers["x-cache"] == "HIT"
-    assert "fwd=uri-miss" in first.headers["cache-status"] and "stored" in first.headers["cache-status"]
+    assert (
+        "fwd=uri-miss" in first.headers["cache-status"]
+        and "stored" in first.headers["cache-status"]
+    )
     assert second.headers["cache-status"].startswith("proxylab; hit")
     assert "age" in second.headers
     assert first.content == second.content
@@ -45,7 +48,9 @@ def test_cache_check_serves_everything_after_the_origin_stops(forward_proxy: Sta
     assert uncached.status_code == 502  # only what was cached survives
 
 
-def test_twenty_simultaneous_misses_reach_a_slow_origin_once(forward_proxy: StartProxy, origin: Origin) -> None:
+def test_twenty_simultaneous_misses_reach_a_slow_origin_once(
+    forward_proxy: StartProxy, origin: Origin
+) -> None:
     cache = HttpCache()
     server, _ = forward_proxy(cache=cache)
     results: list[bytes] = []
@@ -73,7 +78,9 @@ def test_twenty_simultaneous_misses_reach_a_slow_origin_once(forward_proxy: Star
     assert cache.stats().collapsed == 19
 
 
-def test_lru_under_byte_pressure_evicts_the_least_recently_used(forward_proxy: StartProxy, origin: Origin) -> None:
+def test_lru_under_byte_pressure_evicts_the_least_recently_used(
+    forward_proxy: StartProxy, origin: Origin
+) -> None:
     cache = HttpCache(max_bytes=25_000, max_object_size=20_000)
     server, _ = forward_proxy(cache=cache)
     with httpx.Client(proxy=server.url) as client:
@@ -87,7 +94,9 @@ def test_lru_under_byte_pressure_evicts_the_least_recently_used(forward_proxy: S
     assert cache.stats().evictions >= 1
 
 
-def test_an_object_over_the_max_size_streams_through_uncached(forward_proxy: StartProxy, origin: Origin) -> None:
+def test_an_object_over_the_max_size_streams_through_uncached(
+    forward_proxy: StartProxy, origin: Origin
+) -> None:
     cache = HttpCache(max_bytes=10_000_000, max_object_size=100_000)
     server, proxy = forward_proxy(cache=cache)
     with httpx.Client(proxy=server.url) as client:
@@ -111,7 +120,9 @@ def test_unsafe_method_invalidates(forward_proxy: StartProxy, origin: Origin) ->
         assert client.get(url).headers["x-cache"] == "MISS"
 
 
-def test_client_conditional_answered_from_the_cache(forward_proxy: StartProxy, origin: Origin) -> None:
+def test_client_conditional_answered_from_the_cache(
+    forward_proxy: StartProxy, origin: Origin
+) -> None:
     server, _ = forward_proxy(cache=HttpCache())
     url = "http://origin.test/cacheable/100/etag"
     with httpx.Client(proxy=server.url) as client:

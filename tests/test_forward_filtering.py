@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-
 from origins import Origin
+
 from proxylab.filters import (
     ClientNetworkRule,
     FilterPolicy,
@@ -20,10 +20,15 @@ StartProxy = Callable[..., Any]
 
 
 def social_resolver(origin: Origin) -> dict[str, tuple[str, int]]:
-    return {name: ("127.0.0.1", origin.port) for name in ("social.test", "chat.social.test", "news.test")}
+    return {
+        name: ("127.0.0.1", origin.port)
+        for name in ("social.test", "chat.social.test", "news.test")
+    }
 
 
-def test_wildcard_block_on_plain_http_shows_the_block_page(forward_proxy: StartProxy, origin: Origin) -> None:
+def test_wildcard_block_on_plain_http_shows_the_block_page(
+    forward_proxy: StartProxy, origin: Origin
+) -> None:
     policy = FilterPolicy.from_patterns(block=["*.social.test"])
     server, proxy = forward_proxy(filters=policy, resolve=social_resolver(origin))
     with httpx.Client(proxy=server.url) as client:
@@ -44,7 +49,10 @@ def test_wildcard_block_on_connect(forward_proxy: StartProxy, origin: Origin) ->
 
     policy = FilterPolicy.from_patterns(block=["*.social.test"])
     server, _ = forward_proxy(filters=policy, resolve=social_resolver(origin))
-    reply = raw_exchange(server.address, b"CONNECT chat.social.test:443 HTTP/1.1\r\nHost: chat.social.test:443\r\n\r\n")
+    reply = raw_exchange(
+        server.address,
+        b"CONNECT chat.social.test:443 HTTP/1.1\r\nHost: chat.social.test:443\r\n\r\n",
+    )
     assert reply.startswith(b"HTTP/1.1 403 ")
     assert b"*.social.test" in reply
 

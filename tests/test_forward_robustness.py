@@ -5,15 +5,15 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import Any
 
 import httpx
 import pytest
+from test_forward import raw_exchange
 
 from proxylab.server import Timeouts
 from proxylab.wire import Limits
-from test_forward import raw_exchange
 
 StartProxy = Callable[..., Any]
 
@@ -43,9 +43,17 @@ GOOD_HEAD = b"GET http://origin.test/text HTTP/1.1\r\nHost: origin.test\r\n"
         ),
         ("space before colon", GOOD_HEAD + b"X-Bad : 1\r\n\r\n", 400),
         ("obs-fold", GOOD_HEAD + b"X-Folded: a\r\n  b\r\n\r\n", 400),
-        ("request line too long", b"GET http://origin.test/" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n", 414),
+        (
+            "request line too long",
+            b"GET http://origin.test/" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n",
+            414,
+        ),
         ("header section too large", GOOD_HEAD + b"X-Big: " + b"b" * 70_000 + b"\r\n\r\n", 431),
-        ("not http at all", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40 + b"\r\n\r\n", 400),
+        (
+            "not http at all",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40 + b"\r\n\r\n",
+            400,
+        ),
     ],
 )
 def test_bad_input_gets_its_status_and_the_connection_closed(
@@ -58,7 +66,9 @@ def test_bad_input_gets_its_status_and_the_connection_closed(
     assert b"Traceback" not in reply and b"Error(" not in reply
 
 
-def test_bad_chunk_size_never_reaches_the_origin_complete(forward_proxy: StartProxy, origin: Any) -> None:
+def test_bad_chunk_size_never_reaches_the_origin_complete(
+    forward_proxy: StartProxy, origin: Any
+) -> None:
     server, _ = forward_proxy()
     raw_exchange(
         server.address,
@@ -74,10 +84,8 @@ def test_a_trickling_client_is_cut_at_the_head_deadline(forward_proxy: StartProx
         reply = b""
         # keep trickling one byte per read wait: a per-read timeout would never fire
         for _ in range(300):  # bounded: 30 s at most
-            try:
+            with suppress(OSError):
                 sock.sendall(b"X")
-            except OSError:
-                pass
             if socket_wait(sock, 0.1):
                 reply = sock.recv(4096)
                 break
@@ -117,6 +125,7 @@ def test_an_origin_dying_mid_body_cuts_the_client_off(forward_proxy: StartProxy)
 def test_a_chunked_origin_dying_mid_body_never_gets_a_last_chunk(origin: Any) -> None:
     """With chunked framing the client can only tell an incomplete body by the missing 0-chunk."""
     from conftest import running_forward_proxy
+
     from proxylab.forward import ForwardSettings
 
     listener = socket.create_server(("127.0.0.1", 0))
@@ -132,7 +141,9 @@ def test_a_chunked_origin_dying_mid_body_never_gets_a_last_chunk(origin: Any) ->
     thread.start()
     settings = ForwardSettings(resolve={"dying.test": ("127.0.0.1", port)})
     with running_forward_proxy(settings) as (server, _):
-        reply = raw_exchange(server.address, b"GET http://dying.test/ HTTP/1.1\r\nHost: dying.test\r\n\r\n")
+        reply = raw_exchange(
+            server.address, b"GET http://dying.test/ HTTP/1.1\r\nHost: dying.test\r\n\r\n"
+        )
     thread.join()
     listener.close()
     assert b"5\r\nhello\r\n" in reply
@@ -141,12 +152,15 @@ def test_a_chunked_origin_dying_mid_body_never_gets_a_last_chunk(origin: Any) ->
 
 def test_limits_are_configurable(origin: Any) -> None:
     from conftest import running_forward_proxy
+
     from proxylab.forward import ForwardSettings
 
     settings = ForwardSettings(resolve={"origin.test": ("127.0.0.1", origin.port)})
-    with running_forward_proxy(settings, limits=Limits(max_body=10)) as (server, _):
-        with httpx.Client(proxy=server.url) as client:
-            response = client.post("http://origin.test/", content=b"x" * 100)
+    with (
+        running_forward_proxy(settings, limits=Limits(max_body=10)) as (server, _),
+        httpx.Client(proxy=server.url) as client,
+    ):
+        response = client.post("http://origin.test/", content=b"x" * 100)
     assert response.status_code == 413
 
 

@@ -28,7 +28,16 @@ from proxylab.metrics import Event
 
 __all__ = ["EventPrinter", "parse_size", "startup_panel", "wait_for_ctrl_c"]
 
-_UNITS = {"": 1, "B": 1, "KB": 1024, "K": 1024, "MB": 1024**2, "M": 1024**2, "GB": 1024**3, "G": 1024**3}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1024,
+    "K": 1024,
+    "MB": 1024**2,
+    "M": 1024**2,
+    "GB": 1024**3,
+    "G": 1024**3,
+}
 
 
 def parse_size(text: str) -> int:

@@ -34,30 +34,84 @@ def add_parser(subparsers: Any) -> None:
     )
     add = parser.add_argument
     add("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="address to listen on")
-    add("--privacy", choices=["transparent", "anonymous", "elite"], default="anonymous",
-        help="what the origin learns about the client (default: anonymous)")
-    add("--scrub", action="append", default=[], metavar="HEADER",
-        help="also remove this request header: user-agent, referer, cookie or from (repeatable)")
-    add("--block", action="append", default=[], metavar="PATTERN",
-        help="block requests matching PATTERN, e.g. '*.social.test' (repeatable)")
-    add("--allow", action="append", default=[], metavar="PATTERN",
-        help="allow PATTERN; any --allow makes everything else denied (repeatable)")
-    add("--connect-port", action="append", type=int, default=[], metavar="N",
-        help="allow CONNECT tunnels to port N (repeatable; default 443)")
-    add("--resolve", action="append", default=[], metavar="NAME=HOST:PORT",
-        help="dial HOST:PORT for requests to NAME (repeatable)")
-    add("--allow-client", action="append", default=[], metavar="NETWORK",
-        help="who may use the proxy (repeatable; default loopback only)")
+    add(
+        "--privacy",
+        choices=["transparent", "anonymous", "elite"],
+        default="anonymous",
+        help="what the origin learns about the client (default: anonymous)",
+    )
+    add(
+        "--scrub",
+        action="append",
+        default=[],
+        metavar="HEADER",
+        help="also remove this request header: user-agent, referer, cookie or from (repeatable)",
+    )
+    add(
+        "--block",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="block requests matching PATTERN, e.g. '*.social.test' (repeatable)",
+    )
+    add(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="allow PATTERN; any --allow makes everything else denied (repeatable)",
+    )
+    add(
+        "--connect-port",
+        action="append",
+        type=int,
+        default=[],
+        metavar="N",
+        help="allow CONNECT tunnels to port N (repeatable; default 443)",
+    )
+    add(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="dial HOST:PORT for requests to NAME (repeatable)",
+    )
+    add(
+        "--allow-client",
+        action="append",
+        default=[],
+        metavar="NETWORK",
+        help="who may use the proxy (repeatable; default loopback only)",
+    )
     add("--auth", metavar="USER:PASSWORD", help="require Basic proxy authentication")
     add("--access-log", metavar="PATH|-", help="write an access log to PATH, or - for stdout")
-    add("--access-log-format", choices=["squid", "common"], default="squid",
-        help="access log format (default: squid)")
-    add("--cache-size", type=size_argument, default=size_argument("64MB"), metavar="SIZE",
-        help="cache size, e.g. 64MB; 0 turns the cache off (default 64MB)")
-    add("--max-object-size", type=size_argument, default=size_argument("1MB"), metavar="SIZE",
-        help="largest response the cache stores (default 1MB)")
-    add("--max-connections", type=int, default=1024, metavar="N",
-        help="most client connections served at once (default 1024)")
+    add(
+        "--access-log-format",
+        choices=["squid", "common"],
+        default="squid",
+        help="access log format (default: squid)",
+    )
+    add(
+        "--cache-size",
+        type=size_argument,
+        default=size_argument("64MB"),
+        metavar="SIZE",
+        help="cache size, e.g. 64MB; 0 turns the cache off (default 64MB)",
+    )
+    add(
+        "--max-object-size",
+        type=size_argument,
+        default=size_argument("1MB"),
+        metavar="SIZE",
+        help="largest response the cache stores (default 1MB)",
+    )
+    add(
+        "--max-connections",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="most client connections served at once (default 1024)",
+    )
     add("--quiet", action="store_true", help="print only the startup panel and errors")  # fmt: skip
 
 
@@ -91,14 +145,22 @@ def settings_from_args(args: argparse.Namespace) -> ForwardSettings:
 
 
 def _describe(event: Event) -> str:
-    extras = [part for part in (event.cache, event.decision if event.decision == "blocked" else "") if part]
+    extras = [
+        part
+        for part in (event.cache, event.decision if event.decision == "blocked" else "")
+        if part
+    ]
     suffix = f"  [{', '.join(extras)}]" if extras else ""
     return f"{event.client} {event.method} {event.target} {event.duration * 1000:.1f} ms{suffix}"
 
 
 def _panel_rows(args: argparse.Namespace, url: str) -> list[tuple[str, str]]:
     filters = ", ".join([f"allow {p}" for p in args.allow] + [f"block {p}" for p in args.block])
-    cache = "off" if args.cache_size == 0 else f"{args.cache_size // 2**20} MB (objects up to {args.max_object_size // 1024} KB)"
+    cache = (
+        "off"
+        if args.cache_size == 0
+        else f"{args.cache_size // 2**20} MB (objects up to {args.max_object_size // 1024} KB)"
+    )
     return [
         ("listening", url),
         ("privacy", args.privacy + (f" + scrub {', '.join(args.scrub)}" if args.scrub else "")),
