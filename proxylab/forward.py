@@ -29,9 +29,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import inspect
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from proxylab.cache import HttpCache
@@ -45,23 +44,26 @@ from proxylab.errors import (
 )
 from proxylab.filters import Block, ClientAccess, FilterPolicy, FilterRequest, block_page
 from proxylab.messages import (
+    HOP_BY_HOP,
     Headers,
     Request,
     Response,
     Target,
     TargetForm,
-    hop_by_hop_names,
     parse_target,
 )
 from proxylab.metrics import Event, EventLog
 from proxylab.privacy import PrivacyPolicy, is_loop, response_via
-from proxylab.server import ClientConnection, Server, Timeouts, write_body
+from proxylab.relaying import body_finished, end_to_end, relay_response, strip_hop_by_hop
+from proxylab.server import ClientConnection, Server, Timeouts
 from proxylab.upstream import ConnectionPool, open_connection, relay
-from proxylab.wire import BodyKind, request_framing, serialize_response_head
+from proxylab.wire import BodyKind, request_framing
 
 __all__ = ["ForwardProxy", "ForwardSettings"]
 
-_NO_BODY_STATUSES = frozenset({204, 304})
+#: Request fields that describe the client's connection, not the message (plus Expect,
+#: which the proxy answers itself).
+_NOT_FORWARDED = HOP_BY_HOP | {"expect"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +230,7 @@ class ForwardProxy:
                 host, port, outgoing_request, body, framing.kind, tls=target.scheme == "https"
             )
             record.upstream_started = reply.head_received
-            return _end_to_end(reply.response), reply.body
+            return end_to_end(reply.response), reply.body
 
         if self.cache is not None:
             reply = self.cache.exchange(outgoing, target.url, fetch)
@@ -236,15 +238,14 @@ class ForwardProxy:
         else:
             response, pieces = fetch(outgoing)
         self._respond(conn, request, response, pieces, record)
-        if isinstance(body, Generator) and inspect.getgeneratorstate(body) != inspect.GEN_CLOSED:
+        if not body_finished(body):
             conn.keep_alive = False  # the body was not read to its end: the stream is unsynced
 
     def _outgoing(
         self, conn: ClientConnection, request: Request, target: Target, body_kind: BodyKind
     ) -> tuple[Request, tuple[str, ...]]:
         """The request the origin will see: origin-form, own Host, no hop-by-hop fields."""
-        headers = request.headers.copy()
-        headers.remove_all(hop_by_hop_names(request.headers) | {"expect"})
+        headers = strip_hop_by_hop(request.headers, _NOT_FORWARDED)
         # RFC 9112 3.2.2: a proxy MUST replace Host with the authority of the target URI.
         headers.set("Host", target.host_header)
         if body_kind is BodyKind.CHUNKED:
@@ -264,21 +265,9 @@ class ForwardProxy:
         headers = response_via(
             response.headers, self.settings.privacy.level, self.settings.privacy.via_token
         )
-        kind = _client_body_kind(request, response, headers)
-        if kind is BodyKind.UNTIL_CLOSE:
-            conn.keep_alive = False
-            headers.set("Connection", "close")
-        elif kind is BodyKind.CHUNKED:
-            headers.add("Transfer-Encoding", "chunked")
         record.status = response.status
         record.content_type = response.headers.get("content-type") or ""
-        conn.send(serialize_response_head(Response(response.status, headers, response.reason)))
-        try:
-            record.body_bytes = write_body(conn.send, pieces, kind)
-        finally:
-            close = getattr(pieces, "close", None)
-            if close is not None:
-                close()
+        record.body_bytes = relay_response(conn, request, response, headers, pieces)
 
     def _drain(self, conn: ClientConnection, request: Request) -> None:
         """After answering early, read away a small request body or give up the connection."""
@@ -337,22 +326,6 @@ class _Record:
         self.decision, self.rule, self.privacy, self.content_type = "", "", "", ""
         self.status = self.bytes_in = self.bytes_out = self.body_bytes = 0
         self.upstream_started = 0.0
-
-
-def _end_to_end(response: Response) -> Response:
-    """The response without its hop-by-hop fields (RFC 9110 section 7.6.1)."""
-    headers = response.headers.copy()
-    headers.remove_all(hop_by_hop_names(response.headers))
-    return Response(response.status, headers, response.reason, response.version)
-
-
-def _client_body_kind(request: Request, response: Response, headers: Headers) -> BodyKind:
-    """How to frame the body towards this client (RFC 9112 section 6)."""
-    if request.method == "HEAD" or response.status < 200 or response.status in _NO_BODY_STATUSES:
-        return BodyKind.NONE
-    if headers.get("content-length") is not None:
-        return BodyKind.LENGTH
-    return BodyKind.CHUNKED if request.version == "HTTP/1.1" else BodyKind.UNTIL_CLOSE
 
 
 def _credentials_match(value: str | None, expected: tuple[str, str]) -> bool:

@@ -23,7 +23,7 @@ Layer 1: imports only ``errors``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from proxylab.errors import ProtocolError
@@ -104,13 +104,17 @@ class Headers:
 
     Why not a dict: the same name may appear several times (``Set-Cookie``, ``Via``), order
     is meaningful for list-valued fields, and a proxy should forward names as it got them.
-    Lookups are by lower-cased name; iteration yields ``(name, value)`` in order.
+    Iteration yields ``(name, value)`` in order, names as received. Beside the pairs we keep
+    each name once in lower case (``_keys``), computed when the field is added: lookups
+    then compare strings without calling ``lower()`` again, which matters because a proxy
+    looks up a dozen fields of every message it relays.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = list(items)
+        self._keys: list[str] = [name.lower() for name, _ in self._items]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -119,31 +123,29 @@ class Headers:
         return len(self._items)
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        lower = name.lower()
-        return any(key.lower() == lower for key, _ in self._items)
+        return isinstance(name, str) and name.lower() in self._keys
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return [(k.lower(), v) for k, v in self] == [(k.lower(), v) for k, v in other]
+        return self._keys == other._keys and [v for _, v in self] == [v for _, v in other]
 
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        lower = name.lower()
-        for key, value in self._items:
-            if key.lower() == lower:
-                return value
-        return default
+        try:
+            return self._items[self._keys.index(name.lower())][1]
+        except ValueError:
+            return default
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in order."""
         lower = name.lower()
-        return [value for key, value in self._items if key.lower() == lower]
+        if lower not in self._keys:
+            return []
+        return [item[1] for key, item in zip(self._keys, self._items) if key == lower]
 
     def get_list(self, name: str) -> list[str]:
         """The comma-separated elements of a list-valued field, across all its lines.
@@ -161,32 +163,45 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         """Append a field line, keeping any existing ones."""
         self._items.append((name, value))
+        self._keys.append(name.lower())
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line, in place of the first."""
         lower = name.lower()
-        for index, (key, _) in enumerate(self._items):
-            if key.lower() == lower:
-                self._items[index] = (name, value)
-                self._items[index + 1 :] = [
-                    item for item in self._items[index + 1 :] if item[0].lower() != lower
-                ]
-                return
-        self._items.append((name, value))
+        if lower not in self._keys:
+            self.add(name, value)
+            return
+        first = self._keys.index(lower)
+        self._items[first] = (name, value)
+        if lower in self._keys[first + 1 :]:
+            self._keep(lambda index, key: index <= first or key != lower)
 
     def remove(self, name: str) -> None:
         """Drop every line of ``name`` (no error if absent)."""
         lower = name.lower()
-        self._items = [item for item in self._items if item[0].lower() != lower]
+        if lower in self._keys:
+            self._keep(lambda _, key: key != lower)
 
     def remove_all(self, names: Iterable[str]) -> None:
         """Drop every line whose lower-cased name is in ``names``."""
         drop = {name.lower() for name in names}
-        self._items = [item for item in self._items if item[0].lower() not in drop]
+        if not drop.isdisjoint(self._keys):
+            self._keep(lambda _, key: key not in drop)
+
+    def _keep(self, wanted: Callable[[int, str], bool]) -> None:
+        pairs = [
+            (key, item)
+            for index, (key, item) in enumerate(zip(self._keys, self._items))
+            if wanted(index, key)
+        ]
+        self._keys = [key for key, _ in pairs]
+        self._items = [item for _, item in pairs]
 
     def copy(self) -> Headers:
-        """A shallow copy that can be changed without touching this one."""
-        return Headers(self._items)
+        """A copy that can be changed without touching this one."""
+        twin = Headers.__new__(Headers)
+        twin._items, twin._keys = list(self._items), list(self._keys)
+        return twin
 
     def items(self) -> list[tuple[str, str]]:
         """The field lines as a new list of ``(name, value)`` pairs."""

@@ -41,6 +41,7 @@ from types import TracebackType
 
 from proxylab.errors import ClientTimeout, IncompleteMessage, ProxyLabError
 from proxylab.messages import Headers, Request, Response, reason_phrase
+from proxylab.sockets import TIMEOUT_ERRORS, no_delay, set_timeout
 from proxylab.wire import (
     BodyDecoder,
     BodyKind,
@@ -155,8 +156,14 @@ class ClientConnection:
         self.bytes_out = 0
         self.idle = True
         self._buffer = b""
-        self._eof = False
         self._taken_over = False
+        self._timeout: float | None = None
+
+    def _use_timeout(self, seconds: float) -> None:
+        """Set the socket's timeout, skipping the system call when it is already right."""
+        if seconds != self._timeout:
+            set_timeout(self.sock, seconds)
+            self._timeout = seconds
 
     # -- reading ---------------------------------------------------------------------
     def read_request(self) -> Request | None:
@@ -179,10 +186,10 @@ class ClientConnection:
             data = self._recv_before(deadline)
 
     def _wait_for_first_byte(self) -> bool:
-        self.sock.settimeout(self.timeouts.idle)
+        self._use_timeout(self.timeouts.idle)
         try:
             data = self.sock.recv(RECV_SIZE)
-        except (TimeoutError, OSError):
+        except OSError:  # includes TIMEOUT_ERRORS: an idle client is simply let go
             return False
         self._buffer = data
         return bool(data)
@@ -191,10 +198,10 @@ class ClientConnection:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ClientTimeout("The request head did not arrive in time.")
-        self.sock.settimeout(remaining)
+        self._use_timeout(remaining)
         try:
             data = self.sock.recv(RECV_SIZE)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             raise ClientTimeout("The request head did not arrive in time.") from None
         if not data:
             raise IncompleteMessage("The client closed the connection mid-request.")
@@ -210,7 +217,7 @@ class ClientConnection:
             return
         decoder = BodyDecoder(framing, self.limits)
         data, self._buffer = self._buffer, b""
-        self.sock.settimeout(self.timeouts.read)
+        self._use_timeout(self.timeouts.read)
         while True:
             if data:
                 yield from decoder.feed(data)
@@ -219,7 +226,7 @@ class ClientConnection:
                 return
             try:
                 data = self.sock.recv(RECV_SIZE)
-            except TimeoutError:
+            except TIMEOUT_ERRORS:
                 raise ClientTimeout("The request body stopped arriving.") from None
             if not data:
                 decoder.eof()
@@ -254,7 +261,7 @@ class ClientConnection:
             self.sock.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + seconds
             while most > 0 and (remaining := deadline - time.monotonic()) > 0:
-                self.sock.settimeout(remaining)
+                self._use_timeout(remaining)
                 data = self.sock.recv(RECV_SIZE)
                 if not data:
                     return
@@ -408,7 +415,7 @@ class Server:
         except OSError:
             self._slots.release()
             return
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        no_delay(sock)
         connection = ClientConnection(sock, address[:2], self.limits, self.timeouts)
         thread = threading.Thread(
             target=self._serve, args=(connection,), name=f"{self.name}-conn", daemon=True
@@ -432,11 +439,12 @@ class Server:
 
     def _wrap_tls(self, connection: ClientConnection) -> bool:
         assert self.ssl_context is not None
-        connection.sock.settimeout(self.timeouts.head)
+        connection.sock.settimeout(self.timeouts.head)  # the handshake counts as the head
         try:
             connection.sock = self.ssl_context.wrap_socket(connection.sock, server_side=True)
         except (OSError, ssl.SSLError):
             return False
+        connection._timeout = None
         return True
 
     def _serve_one(self, connection: ClientConnection) -> bool:

@@ -35,10 +35,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from proxylab.errors import GatewayTimeout, ProtocolError, UpstreamError
 from proxylab.messages import Request, Response
 from proxylab.server import write_body
+from proxylab.sockets import TIMEOUT_ERRORS, no_delay, set_timeout
 from proxylab.wire import (
     BodyDecoder,
     BodyKind,
@@ -52,6 +54,10 @@ from proxylab.wire import (
 __all__ = ["ConnectionPool", "UpstreamConnection", "UpstreamReply", "open_connection", "relay"]
 
 RECV_SIZE = 65536
+T = TypeVar("T")
+
+#: Idle connections younger than this are reused without checking them (see ``acquire``).
+QUIET_CHECK_AFTER = 1.0
 
 
 def open_connection(
@@ -67,7 +73,7 @@ def open_connection(
     except OSError as error:
         reason = error.strerror or "connection failed"
         raise UpstreamError(f"Could not connect to {host}:{port} ({reason}).") from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    no_delay(sock)
     return sock
 
 
@@ -80,7 +86,15 @@ class UpstreamConnection:
         self.limits = limits
         self.reusable = False
         self.exchanges = 0
+        self.idle_since = 0.0
         self._buffer = b""
+        self._timeout: float | None = None
+
+    def use_timeout(self, seconds: float) -> None:
+        """Set the socket's timeout, skipping the system call when it is already right."""
+        if seconds != self._timeout:
+            set_timeout(self.sock, seconds)
+            self._timeout = seconds
 
     def send(self, data: bytes) -> None:
         """Write bytes upstream; a failure is a 502."""
@@ -99,10 +113,10 @@ class UpstreamConnection:
     def _read_head(self, timeout: float) -> Response:
         parser = HeadParser("response", self.limits)
         data, self._buffer = self._buffer, b""
-        self.sock.settimeout(timeout)
+        self.use_timeout(timeout)
         while True:
             if data:
-                head = parser.feed(data)
+                head = _theirs(parser.feed, data)
                 if head is not None:
                     self._buffer = parser.leftover
                     assert isinstance(head, Response)
@@ -114,7 +128,7 @@ class UpstreamConnection:
     def _recv(self, doing: str) -> bytes:
         try:
             return self.sock.recv(RECV_SIZE)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             raise GatewayTimeout(f"The upstream server timed out {doing}.") from None
         except OSError:
             raise UpstreamError(f"The upstream connection broke {doing}.") from None
@@ -143,13 +157,13 @@ class UpstreamConnection:
         data, self._buffer = self._buffer, b""
         while True:
             if data:
-                yield from decoder.feed(data)
+                yield from _theirs(decoder.feed, data)
             if decoder.done:
                 self._buffer = decoder.leftover
                 return
             data = self._recv("sending the body")
             if not data:
-                decoder.eof()  # raises IncompleteMessage unless read-until-close
+                _theirs(decoder.eof)  # an error unless the body was read-until-close
                 self.reusable = False
                 return
 
@@ -168,6 +182,17 @@ class UpstreamConnection:
         self.reusable = False
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def _theirs(parse: Callable[..., T], *args: Any) -> T:
+    """Run a wire-layer step on bytes from upstream: its protocol errors are the server's
+    fault, so they become 502 Bad Gateway for our client, never a 400 that blames it."""
+    try:
+        return parse(*args)
+    except ProtocolError as error:
+        raise UpstreamError(
+            f"The upstream server sent an invalid message: {error.message}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +234,16 @@ class ConnectionPool:
         self._idle: dict[tuple[str, int, bool], list[UpstreamConnection]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, host: str, port: int, tls: bool = False) -> tuple[UpstreamConnection, bool]:
-        """A quiet idle connection to ``host:port`` if there is one, else a new one."""
+    def acquire(
+        self, host: str, port: int, tls: bool = False, *, replayable: bool = False
+    ) -> tuple[UpstreamConnection, bool]:
+        """A quiet idle connection to ``host:port`` if there is one, else a new one.
+
+        Checking that an idle connection is still open costs a system call. A connection
+        idle for less than ``QUIET_CHECK_AFTER`` seconds is very likely still open, and a
+        ``replayable`` request (no body) is retried on a fresh connection anyway if it was
+        not, so the check is skipped then: that keeps the per-request path short under load.
+        """
         key = (host, port, tls)
         while True:
             with self._lock:
@@ -218,7 +251,8 @@ class ConnectionPool:
                 connection = idle.pop() if idle else None
             if connection is None:
                 return self._open(key), False
-            if connection.is_quiet():
+            recent = time.monotonic() - connection.idle_since < QUIET_CHECK_AFTER
+            if (replayable and recent) or connection.is_quiet():
                 return connection, True
             connection.close()
 
@@ -229,7 +263,9 @@ class ConnectionPool:
             sock = self._wrap_tls(sock, host)
         with self._lock:
             self.opened += 1
-        return UpstreamConnection(sock, key, self.limits)
+        connection = UpstreamConnection(sock, key, self.limits)
+        connection.use_timeout(self.read_timeout)
+        return connection
 
     def _wrap_tls(self, sock: socket.socket, host: str) -> socket.socket:
         context = self.ssl_context or ssl.create_default_context()
@@ -242,6 +278,7 @@ class ConnectionPool:
     def release(self, connection: UpstreamConnection) -> None:
         """Return a connection after its exchange: kept if reusable and there is room."""
         if connection.reusable:
+            connection.idle_since = time.monotonic()
             with self._lock:
                 idle = self._idle.setdefault(connection.key, [])
                 if len(idle) < self.max_idle_per_origin:
@@ -274,7 +311,7 @@ class ConnectionPool:
         """
         started = time.monotonic()
         head = serialize_request_head(request)
-        connection, reused = self.acquire(host, port, tls)
+        connection, reused = self.acquire(host, port, tls, replayable=body is None)
         try:
             response = self._send_and_read(connection, request, head, body, body_kind)
         except (UpstreamError, ProtocolError) as error:

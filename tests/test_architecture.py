@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "stats": 2,
     "tls": 3,
     "server": 3,
+    "sockets": 3,
     "upstream": 3,
     "health": 3,
     "accesslog": 3,

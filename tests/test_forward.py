@@ -275,7 +275,7 @@ def test_each_exchange_becomes_an_event(forward_proxy: StartProxy) -> None:
     server, proxy = forward_proxy()
     with httpx.Client(proxy=server.url) as client:
         client.get("http://origin.test/text")
-    (event,) = proxy.events.snapshot()
+    event = wait_for_event(proxy.events, lambda e: e.source == "forward")
     assert (event.source, event.method, event.status) == ("forward", "GET", 200)
     assert event.target == "http://origin.test/text"
     assert event.bytes_out > len(TEXT) and event.duration > 0 and event.decision == "allowed"
@@ -305,6 +305,7 @@ def test_access_log_formats(tmp_path: Any, forward_proxy: StartProxy) -> None:
     proxy.events.subscribe(common.record)
     with httpx.Client(proxy=server.url) as client:
         client.get("http://origin.test/text")
+    wait_for_event(proxy.events, lambda e: e.target == "http://origin.test/text")
     squid.close()
     common.close()
     squid_fields = (tmp_path / "squid.log").read_text().split()
@@ -317,4 +318,5 @@ def test_json_event_rows(forward_proxy: StartProxy) -> None:
     server, proxy = forward_proxy()
     with httpx.Client(proxy=server.url) as client:
         client.get("http://origin.test/text")
+    wait_for_event(proxy.events, lambda e: e.source == "forward")
     assert json.dumps(proxy.events.rows())

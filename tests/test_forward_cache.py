@@ -29,6 +29,7 @@ def test_miss_then_hit_with_cache_headers(forward_proxy: StartProxy, origin: Ori
     assert "age" in second.headers
     assert first.content == second.content
     assert len([r for r in origin.requests if r[1] == "/cacheable/5000/a"]) == 1
+    wait_for_event(proxy.events, lambda e: e.cache == "hit")
     assert [e.cache for e in proxy.events.snapshot()] == ["miss", "hit"]
     assert proxy.cache.stats().hits == 1
 
