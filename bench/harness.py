@@ -29,13 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROXY_CPU = "0"
-LOAD_CPU = "1"
+PROXY_CPU = os.environ.get("PROXY_CPU", "0")
+LOAD_CPU = os.environ.get("LOAD_CPU", "1")
+ORIGIN_CPU = os.environ.get("ORIGIN_CPU", LOAD_CPU)
 
 
 def pinned(command: Sequence[str], cpu: str) -> list[str]:
-    """Prefix ``command`` with taskset when it exists and there are two CPUs or more."""
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+    """Prefix ``command`` with taskset when it exists and there are two CPUs or more.
+
+    ``cpu`` "any" leaves the process to the scheduler.
+    """
+    if cpu != "any" and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         return ["taskset", "-c", cpu, *command]
     return list(command)
 
@@ -111,7 +115,7 @@ def origin(sizes: dict[str, int], sparse: dict[str, int] | None = None) -> Itera
         if shutil.which("nginx"):
             conf = Path(folder, "nginx.conf")
             conf.write_text(NGINX_CONF.format(dir=folder, port=port))
-            command = pinned(["nginx", "-c", str(conf), "-p", folder], LOAD_CPU)
+            command = pinned(["nginx", "-c", str(conf), "-p", folder], ORIGIN_CPU)
         else:
             command = pinned(
                 [sys.executable, "-m", "http.server", str(port), "-b", "127.0.0.1", "-d", str(www)],

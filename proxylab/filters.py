@@ -39,6 +39,7 @@ Layer 2: imports only ``errors`` and ``messages``; no sockets, no threads.
 from __future__ import annotations
 
 import abc
+import functools
 import html
 import ipaddress
 import re
@@ -624,6 +625,12 @@ WORK_ONLY: tuple[Rule, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _allowed(client_ip: str, networks: tuple[_Network, ...]) -> bool:
+    address = parse_address(client_ip)
+    return address is not None and any(address in net for net in networks)
+
+
 @dataclass(frozen=True, slots=True)
 class ClientAccess:
     """Who may use the proxy at all; loopback only by default (an open proxy gets abused)."""
@@ -642,6 +649,8 @@ class ClientAccess:
         return cls(("0.0.0.0/0", "::/0"))
 
     def allows(self, client_ip: str) -> bool:
-        """Whether ``client_ip`` may use the proxy; an unparsable address may not."""
-        address = parse_address(client_ip)
-        return address is not None and any(address in net for net in self._parsed)
+        """Whether ``client_ip`` may use the proxy; an unparsable address may not.
+
+        Asked on every request, and clients are few: answers are remembered per address.
+        """
+        return _allowed(client_ip, self._parsed)

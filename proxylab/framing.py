@@ -273,14 +273,8 @@ def response_framing(response: Response, request_method: str) -> Framing:
 
 def _framing_fields(headers: Headers) -> tuple[list[str], list[str] | None]:
     """The Content-Length values and the transfer codings (``None``: no such field)."""
-    lengths: list[str] = []
-    encodings: list[str] = []
-    for name, value in headers:
-        # Compare lengths first: lower() allocates, and this loop runs for every message.
-        if len(name) == 14 and name.lower() == "content-length":
-            lengths.append(value)
-        elif len(name) == 17 and name.lower() == "transfer-encoding":
-            encodings.append(value)
+    lengths = headers.get_all("content-length")
+    encodings = headers.get_all("transfer-encoding")
     if not encodings:
         return lengths, None
     codings = [c.strip().lower() for value in encodings for c in value.split(",")]

@@ -116,6 +116,18 @@ class Headers:
         self._items: list[tuple[str, str]] = list(items)
         self._keys: list[str] = [name.lower() for name, _ in self._items]
 
+    @classmethod
+    def from_lowered(cls, items: list[tuple[str, str]], keys: list[str]) -> Headers:
+        """Headers from pairs whose lower-cased names the caller already has (``keys``).
+
+        For the per-request path: code that lower-cased every name to decide what to keep
+        hands the work over instead of having it done twice. ``keys[i]`` must be
+        ``items[i][0].lower()``; the lists are taken over, not copied.
+        """
+        headers = cls.__new__(cls)
+        headers._items, headers._keys = items, keys
+        return headers
+
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
 
@@ -140,12 +152,16 @@ class Headers:
         except ValueError:
             return default
 
+    def count(self, name: str) -> int:
+        """How many field lines are named ``name`` (e.g. exactly one ``Host``, RFC 9112 3.2)."""
+        return self._keys.count(name.lower())
+
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in order."""
         lower = name.lower()
         if lower not in self._keys:
             return []
-        return [item[1] for key, item in zip(self._keys, self._items) if key == lower]
+        return [item[1] for key, item in zip(self._keys, self._items, strict=True) if key == lower]
 
     def get_list(self, name: str) -> list[str]:
         """The comma-separated elements of a list-valued field, across all its lines.
@@ -191,7 +207,7 @@ class Headers:
     def _keep(self, wanted: Callable[[int, str], bool]) -> None:
         pairs = [
             (key, item)
-            for index, (key, item) in enumerate(zip(self._keys, self._items))
+            for index, (key, item) in enumerate(zip(self._keys, self._items, strict=True))
             if wanted(index, key)
         ]
         self._keys = [key for key, _ in pairs]
@@ -199,13 +215,18 @@ class Headers:
 
     def copy(self) -> Headers:
         """A copy that can be changed without touching this one."""
-        twin = Headers.__new__(Headers)
-        twin._items, twin._keys = list(self._items), list(self._keys)
-        return twin
+        return Headers.from_lowered(list(self._items), list(self._keys))
 
     def items(self) -> list[tuple[str, str]]:
         """The field lines as a new list of ``(name, value)`` pairs."""
         return list(self._items)
+
+
+def _persistent(version: str, headers: Headers) -> bool:
+    if "connection" not in headers:  # the common case, answered without parsing
+        return version != "HTTP/1.0"
+    tokens = connection_tokens(headers)
+    return "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
 
 
 def connection_tokens(headers: Headers) -> set[str]:
@@ -239,10 +260,7 @@ class Request:
         RFC 9112 section 9.3: HTTP/1.1 is persistent unless ``Connection: close``; HTTP/1.0
         only with ``Connection: keep-alive``.
         """
-        tokens = connection_tokens(self.headers)
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in tokens
-        return "close" not in tokens
+        return _persistent(self.version, self.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,10 +275,7 @@ class Response:
     @property
     def keep_alive(self) -> bool:
         """Whether the server lets the connection stay open (same rule as for requests)."""
-        tokens = connection_tokens(self.headers)
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in tokens
-        return "close" not in tokens
+        return _persistent(self.version, self.headers)
 
 
 class TargetForm(enum.Enum):
@@ -301,6 +316,9 @@ class Target:
         return f"{self.scheme}://{self.host_header}{self.path}"
 
 
+_BAD_HOST_CHARACTERS = frozenset(" /\\@?#")
+
+
 def split_authority(authority: str, default_port: int) -> tuple[str, int]:
     """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-case host and a port."""
     if authority.startswith("["):
@@ -310,7 +328,7 @@ def split_authority(authority: str, default_port: int) -> tuple[str, int]:
             raise ProtocolError("Malformed host in the request target.")
     else:
         host, _, port_text = authority.partition(":")
-    if not host or any(c in host for c in " /\\@?#"):
+    if not host or not _BAD_HOST_CHARACTERS.isdisjoint(host):
         raise ProtocolError("Malformed host in the request target.")
     if not port_text:
         return host.lower(), default_port
@@ -338,8 +356,12 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     scheme = scheme.lower()
     if not sep or scheme not in ("http", "https"):
         raise ProtocolError("The request target must be a path or an http:// URL.")
-    slash = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-    authority, path = rest[:slash], rest[slash:]
+    end = len(rest)
+    for stop in "/?":  # the authority ends at the first "/" or "?"
+        found = rest.find(stop, 0, end)
+        if found >= 0:
+            end = found
+    authority, path = rest[:end], rest[end:]
     if "@" in authority:
         raise ProtocolError("User information in the request target is not allowed.")
     host, port = split_authority(authority, 443 if scheme == "https" else 80)

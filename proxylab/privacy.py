@@ -160,16 +160,18 @@ class PrivacyPolicy:
         (``"1.1"`` or ``"HTTP/1.1"``); it becomes the received-protocol of our Via element.
         """
         kept: list[tuple[str, str]] = []
+        keys: list[str] = []
         removed: dict[str, str] = {}  # lower-case name -> note, first spelling wins
         drop, prefixes = self._drop, self._prefixes
-        for name, value in headers:
-            lower = name.lower()
+        for item in headers:
+            lower = item[0].lower()
             if lower in drop or (prefixes and lower.startswith(prefixes)):
                 verb = "scrubbed" if lower in self.scrub else "removed"
-                removed.setdefault(lower, f"{verb} {name}")
+                removed.setdefault(lower, f"{verb} {item[0]}")
             else:
-                kept.append((name, value))
-        out = Headers(kept)
+                kept.append(item)
+                keys.append(lower)
+        out = Headers.from_lowered(kept, keys)
         changes = list(removed.values())
         if self.level is PrivacyLevel.TRANSPARENT:
             # The de facto rule: each proxy appends the address it received the request from.

@@ -77,20 +77,22 @@ def strip_hop_by_hop(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Hea
     chunked (RFC 9112 6.3: Transfer-Encoding overrides it, and a length that does not
     match the re-framed body would corrupt the stream). One pass, one ``lower()`` a field.
     """
-    kept: list[tuple[str, str, str]] = []
+    items: list[tuple[str, str]] = []
+    keys: list[str] = []
     listed: list[str] = []
-    for name, value in headers:
-        lower = name.lower()
+    for item in headers:
+        lower = item[0].lower()
         if lower not in drop:
-            kept.append((lower, name, value))
+            items.append(item)
+            keys.append(lower)
         elif lower == "connection":
-            listed.extend(value.split(","))
+            listed.extend(item[1].split(","))
         elif lower == "transfer-encoding":
             listed.append("content-length")
-    if not listed:
-        return Headers([(name, value) for _, name, value in kept])
-    extra = {token.strip().lower() for token in listed}
-    return Headers([(name, value) for lower, name, value in kept if lower not in extra])
+    kept = Headers.from_lowered(items, keys)
+    if listed:
+        kept.remove_all(token.strip() for token in listed)
+    return kept
 
 
 def end_to_end(response: Response) -> Response:

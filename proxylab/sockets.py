@@ -43,7 +43,11 @@ def _encode(seconds: float) -> bytes:
     if sys.platform == "win32":
         return struct.pack("<L", max(1, round(seconds * 1000)))
     whole = int(seconds)
-    micro = max(1, round((seconds - whole) * 1_000_000)) if whole == 0 else round((seconds - whole) * 1_000_000)
+    micro = (
+        max(1, round((seconds - whole) * 1_000_000))
+        if whole == 0
+        else round((seconds - whole) * 1_000_000)
+    )
     return struct.pack("@ll", whole, micro)  # 0 would mean "wait forever": at least 1 us
 
 

@@ -211,7 +211,8 @@ def _make_request(line: str, fields: list[tuple[str, str]]) -> Request:
     if method not in _COMMON_METHODS and not _TOKEN.fullmatch(method):
         raise ProtocolError("The request method is not a token (RFC 9110 9.1).")
     _check_target(method, target)
-    hosts = sum(1 for name, _ in fields if len(name) == 4 and name.lower() == "host")
+    headers = Headers(fields)
+    hosts = headers.count("host")
     # RFC 9112 3.2: "A server MUST respond with a 400 (Bad Request) status code to any
     # HTTP/1.1 request message that lacks a Host header field and to any request message
     # that contains more than one Host header field line".
@@ -219,7 +220,7 @@ def _make_request(line: str, fields: list[tuple[str, str]]) -> Request:
         raise ProtocolError("The request has more than one Host field (RFC 9112 3.2).")
     if hosts == 0 and version == "HTTP/1.1":
         raise ProtocolError("An HTTP/1.1 request must have a Host field (RFC 9112 3.2).")
-    return Request(method, target, Headers(fields), version)
+    return Request(method, target, headers, version)
 
 
 def _check_version(version: str) -> None:

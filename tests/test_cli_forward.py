@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from origins import TEXT, Origin
+from subprocesses import OutputReader, start_proxylab
+
 from proxylab.cli.console import parse_size
 from proxylab.errors import ConfigError
-from subprocesses import OutputReader, start_proxylab
 
 pytestmark = pytest.mark.timeout(60)
 
