@@ -30,8 +30,8 @@ reverse: setup
 check: setup lint test
 
 lint: setup
-	$(BIN)/ruff check proxylab tests bench exercises
-	$(BIN)/ruff format --check proxylab tests bench exercises
+	$(BIN)/ruff check proxylab tests bench
+	$(BIN)/ruff format --check proxylab tests bench
 	$(BIN)/mypy
 
 test: setup
