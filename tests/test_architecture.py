@@ -22,6 +22,8 @@ LAYERS: dict[str, int] = {
     "cache": 2,
     "cache_policy": 2,
     "filters": 2,
+    "filter_patterns": 2,
+    "validators": 2,
     "privacy": 2,
     "metrics": 2,
     "stats": 2,
@@ -34,6 +36,7 @@ LAYERS: dict[str, int] = {
     "relaying": 3,
     "forward": 4,
     "reverse": 4,
+    "reverse_routes": 4,
 }
 EDGE = 5
 PURE_FORBIDDEN = {"socket", "selectors", "ssl", "socketserver", "asyncio", "subprocess"}
