@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from proxylab.errors import ConfigError, ServiceUnavailable
-from proxylab.messages import Headers, Request
+from proxylab.messages import Request, cookie_value
 
 __all__ = [
     "BALANCERS",
@@ -399,7 +399,7 @@ class ConsistentHash(Balancer):
         elif self._kind == "header":
             value = request.headers.get(self._key_name)
         elif self._kind == "cookie":
-            value = _cookie(request.headers, self._key_name)
+            value = cookie_value(request.headers, self._key_name)
         return value or client_ip
 
     def _ring(self, backends: tuple[Backend, ...]) -> _Ring:
@@ -423,16 +423,6 @@ def _parse_key(spec: str) -> tuple[str, str]:
         f"Unknown consistent-hash key {spec!r}; use 'client-ip', 'path', "
         "'header:NAME' or 'cookie:NAME'."
     )
-
-
-def _cookie(headers: Headers, name: str) -> str | None:
-    """The value of cookie ``name`` (RFC 6265 section 4.2.1: ``a=1; b=2``), or None."""
-    for line in headers.get_all("cookie"):
-        for pair in line.split(";"):
-            key, sep, value = pair.strip().partition("=")
-            if sep and key == name:
-                return value
-    return None
 
 
 class LeastLatency(Balancer):

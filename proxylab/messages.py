@@ -36,6 +36,7 @@ __all__ = [
     "Target",
     "TargetForm",
     "connection_tokens",
+    "cookie_value",
     "hop_by_hop_names",
     "parse_target",
     "reason_phrase",
@@ -220,6 +221,19 @@ class Headers:
     def items(self) -> list[tuple[str, str]]:
         """The field lines as a new list of ``(name, value)`` pairs."""
         return list(self._items)
+
+
+def cookie_value(headers: Headers, name: str) -> str | None:
+    """The value of cookie ``name`` in the ``Cookie`` fields (RFC 6265 4.2.1), or None.
+
+    ``Cookie: a=1; b=2`` holds two cookies; a client may also send several Cookie lines.
+    """
+    for line in headers.get_all("cookie"):
+        for pair in line.split(";"):
+            key, sep, value = pair.strip().partition("=")
+            if sep and key == name:
+                return value
+    return None
 
 
 def _persistent(version: str, headers: Headers) -> bool:

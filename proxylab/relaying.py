@@ -36,7 +36,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from proxylab.errors import ConfigError
-from proxylab.messages import HOP_BY_HOP, Headers, Request, Response
+from proxylab.messages import HOP_BY_HOP, Headers, Request, Response, cookie_value
 from proxylab.server import ClientConnection
 from proxylab.wire import BodyKind, encode_chunk, last_chunk, serialize_response_head
 
@@ -203,16 +203,6 @@ def _token_or_quoted(value: str) -> str:
     if value and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def cookie_value(headers: Headers, name: str) -> str | None:
-    """The value of cookie ``name`` in the ``Cookie`` fields (RFC 6265 4.2.1), or None."""
-    for line in headers.get_all("cookie"):
-        for pair in line.split(";"):
-            key, sep, value = pair.strip().partition("=")
-            if sep and key == name:
-                return value
-    return None
 
 
 def without_cookie(headers: Headers, name: str) -> None:
