@@ -19,7 +19,9 @@ Key ideas:
 - Rules see only what a proxy sees. For CONNECT (HTTPS) that is the host and port: the path
   travels inside the encrypted tunnel, so path rules cannot match it (its path is "").
 
-Pattern syntax (command line, ``parse_pattern``): see ``PATTERN_SYNTAX`` below.
+Patterns (the command-line spelling of rules, ``parse_pattern`` and ``PATTERN_SYNTAX``), the
+403 block page and the sample rule sets live in ``filter_patterns``; they are re-exported
+here, so ``from proxylab.filters import parse_pattern`` still works.
 ``FilterPolicy.from_patterns`` checks block patterns BEFORE allow patterns, and any allow
 pattern makes the default deny. Why blocks first: in allow-list mode everything not allowed
 is blocked anyway, so a block pattern can only matter as an exception carved out of an
@@ -33,23 +35,32 @@ Left out on purpose: DNS lookups (rules match names as the client wrote them, so
 that types the IP address slips past host rules: a lesson, not a bug), content
 inspection, vendor category lists, and users (authentication is 407's business).
 
-Layer 2: imports only ``errors`` and ``messages``; no sockets, no threads.
+Layer 2: imports only ``errors`` and ``messages`` (``filter_patterns`` lazily); no sockets,
+no threads.
 """
 
 from __future__ import annotations
 
 import abc
 import functools
-import html
 import ipaddress
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from proxylab.errors import ConfigError
 from proxylab.messages import Target
+
+if TYPE_CHECKING:  # for mypy only; at run time these come from __getattr__ at the end
+    from proxylab.filter_patterns import (
+        PATTERN_SYNTAX,
+        SCHOOL_SOCIAL_MEDIA,
+        WORK_ONLY,
+        block_page,
+        parse_pattern,
+    )
 
 __all__ = [
     "PATTERN_SYNTAX",
@@ -80,26 +91,8 @@ Action: TypeAlias = Literal["block", "allow"]
 _Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-PATTERN_SYNTAX = """\
-Filter patterns:
-  news.test                exactly this host (case and a trailing dot ignored)
-  *.social.test            social.test and every subdomain (.social.test works too)
-  news.test/sports         paths under /sports on news.test (also *.news.test/sports)
-  /ads                     paths under /ads on any host (/ads, /ads/x, not /adsense)
-  re:REGEX                 Python regex searched in the full URL, e.g. re:\\.mp4$
-  client:10.1.0.0/16       requests from these clients (an address or network)
-  *                        every request
-  PATTERN@08:00-16:00      only in that time window (end excluded; 22:00-06:00 works)
-  PATTERN@mon-fri,08:00-16:00   ... on those days (sat,sun or mon-fri; days alone = all day)
-  client:10.1.0.0/16 PATTERN    PATTERN, only for these clients (comma-separated networks)"""
-
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
 _HOST_RE = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|[0-9a-f.]*:[0-9a-f.]*:[0-9a-f:.]*")
-_TIMES_RE = re.compile(r"(\d{1,2}):(\d\d)-(\d{1,2}):(\d\d)")
-_DAY = "(?:" + "|".join(_DAYS) + ")"
-_ITEM = rf"(?:{_DAY}(?:-{_DAY})?|{_TIMES_RE.pattern})"
-#: What a window suffix looks like; after a regex, only this counts as a window.
-_WINDOW_RE = re.compile(rf"{_ITEM}(?:,{_ITEM})*", re.IGNORECASE)
 
 
 def parse_address(text: str) -> _Address | None:
@@ -498,6 +491,10 @@ class FilterPolicy:
         Any allow pattern turns on allow-list mode (default deny); blocks are checked first
         so they can carve exceptions out of the allowed sites (see the module notes).
         """
+        # Imported here, not at the top: filter_patterns builds on the rules of this
+        # module, so a top-level import would be circular (see the end of the module).
+        from proxylab.filter_patterns import parse_pattern
+
         rules = [parse_pattern(text, "block") for text in block]
         rules += [parse_pattern(text, "allow") for text in allow]
         return cls(tuple(rules), "deny" if allow else "allow", clock)
@@ -509,120 +506,6 @@ class FilterPolicy:
             if rule.matches(req, now):
                 return decision
         return self._fallback
-
-
-def parse_pattern(text: str, action: Action = "block") -> Rule:
-    """The rule a command-line pattern describes (syntax in ``PATTERN_SYNTAX``)."""
-    try:
-        _check_action(action)
-        rest = text.strip()
-        networks: list[str] = []
-        scope, _, tail = rest.partition(" ")
-        if scope.startswith("client:") and tail.strip():  # a client scope before a pattern
-            networks, rest = scope[len("client:") :].split(","), tail.strip()
-        rest, window = _split_window(rest)
-        rule = _target_rule(rest, action)
-        if window is not None:
-            rule = _window_rule(window, rule)
-        return ForClients(networks, rule) if networks else rule
-    except ConfigError as exc:
-        raise ConfigError(f"Bad filter pattern {text!r}: {exc.message}\n{PATTERN_SYNTAX}") from None
-
-
-def _split_window(text: str) -> tuple[str, str | None]:
-    """Split ``PATTERN@WINDOW``; in a regex, an '@' counts only before a window-like tail."""
-    head, sep, tail = text.rpartition("@")
-    if not sep:
-        return text, None
-    if text.startswith("re:") and not _WINDOW_RE.fullmatch(tail):
-        return text, None
-    return head, tail
-
-
-def _target_rule(text: str, action: Action) -> Rule:
-    if not text:
-        raise ConfigError("the pattern is empty")
-    if text == "*":
-        return AnyRequest(action)
-    if text.startswith("re:"):
-        return UrlRegexRule(text[3:], action)
-    if text.startswith("client:"):
-        return ClientNetworkRule(text[len("client:") :], action)
-    text = text.split("://", 1)[1] if "://" in text else text  # a pasted URL's scheme
-    host, slash, path = text.partition("/")
-    if slash:
-        return PathPrefixRule("/" + path, host or None, action)
-    if host.startswith(("*", ".")):
-        return WildcardHostRule(host, action)
-    return HostRule(host, action)
-
-
-def _window_rule(window: str, inner: Rule) -> TimeWindowRule:
-    """``mon-fri,08:00-16:00``, ``sat,sun``, ``22:00-06:00``: days and at most one span."""
-    days: set[int] = set()
-    span: tuple[time, time] | None = None
-    for item in window.lower().split(","):
-        match = _TIMES_RE.fullmatch(item)
-        if match and span is not None:
-            raise ConfigError("give at most one time span")
-        if match:
-            h1, m1, h2, m2 = (int(part) for part in match.groups())
-            if max(h1, h2) > 23 or max(m1, m2) > 59:
-                raise ConfigError(f"{item!r} is not a time span like 08:00-16:00")
-            span = (time(h1, m1), time(h2, m2))
-        else:
-            days |= _day_range(item)
-    start, end = span or (time(0), time(0))
-    return TimeWindowRule(start, end, days or None, inner)
-
-
-def _day_range(item: str) -> set[int]:
-    """``mon`` or ``fri-mon`` (a range may wrap around the week)."""
-    first, _, last = item.partition("-")
-    if first not in _DAYS or (last and last not in _DAYS):
-        raise ConfigError(f"{item!r} is not a day (mon..sun), a day range or a time span")
-    a, b = _DAYS.index(first), _DAYS.index(last or first)
-    return {(a + offset) % 7 for offset in range((b - a) % 7 + 1)}
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Blocked by the proxy</title>
-</head>
-<body>
-<h1>This page is blocked</h1>
-<p>The proxy did not fetch <code>{url}</code> because of the rule <code>{rule}</code>.</p>
-<p>{reason}</p>
-<p>If you think this is a mistake, ask the person who runs the proxy.</p>
-</body>
-</html>
-"""
-
-
-def block_page(decision: Block, url: str) -> bytes:
-    """A short HTML5 page (UTF-8) for a 403 body, naming the rule; every value is escaped."""
-    page = _PAGE.format(
-        url=html.escape(url),
-        rule=html.escape(decision.rule.name),
-        reason=html.escape(decision.reason),
-    )
-    return page.encode("utf-8")
-
-
-#: The school example: social and video sites blocked (lab sites and real ones).
-_SOCIAL = "social.test video.test facebook.com instagram.com tiktok.com x.com twitter.com"
-SCHOOL_SOCIAL_MEDIA: tuple[Rule, ...] = tuple(
-    WildcardHostRule(domain) for domain in f"{_SOCIAL} snapchat.com reddit.com".split()
-)
-
-#: An allow-list example: use with ``FilterPolicy(WORK_ONLY, default="deny")``.
-WORK_ONLY: tuple[Rule, ...] = (
-    WildcardHostRule("school.test", "allow"),
-    WildcardHostRule("news.test", "allow"),
-)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -654,3 +537,26 @@ class ClientAccess:
         Asked on every request, and clients are few: answers are remembered per address.
         """
         return _allowed(client_ip, self._parsed)
+
+
+# Import direction: filter_patterns imports this module at its top (it builds rules), and
+# this module never imports filter_patterns at its top. The names that moved there are
+# still served from here, looked up on first use (PEP 562), so old imports keep working
+# and whichever of the two modules is imported first, both load.
+_MOVED = frozenset(
+    ("PATTERN_SYNTAX", "SCHOOL_SOCIAL_MEDIA", "WORK_ONLY", "block_page", "parse_pattern")
+)
+
+
+def __getattr__(name: str) -> object:
+    """Names that moved to ``filter_patterns``, fetched from there when asked for."""
+    if name in _MOVED:
+        from proxylab import filter_patterns
+
+        return getattr(filter_patterns, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """``dir()`` and ``help()`` list the moved names too, as they did before the move."""
+    return sorted({*globals(), *_MOVED})
