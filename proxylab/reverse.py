@@ -7,7 +7,7 @@ reverse proxies; so is this module. What one request goes through
 
 1. the status page (``/proxylab/status``) answers itself, for loopback clients only;
 2. the route is found: host match first, then the longest path prefix (like nginx's
-   ``server_name`` then ``location`` prefixes);
+   ``server_name`` then ``location`` prefixes; ``reverse_routes`` holds the table);
 3. the request head is rewritten for the backend: hop-by-hop fields removed (RFC 9110
    section 7.6.1); ``X-Forwarded-For`` appended, ``X-Forwarded-Proto`` and
    ``X-Forwarded-Host`` set, optionally RFC 7239 ``Forwarded``. Client-sent forwarding
@@ -28,7 +28,8 @@ Every exchange becomes an ``Event`` (``source="reverse"``) and feeds the balance
 Left out on purpose: WebSocket/Upgrade tunnelling, response buffering, caching, TLS
 towards the backends, rate limiting, rewriting of paths and of HTML bodies.
 
-Layer 4: composes server, upstream, relaying, health, balancers and stats.
+Layer 4: composes server, upstream, relaying, health, balancers, stats and the routes of
+``reverse_routes`` (re-exported here: ``Route``, ``ReverseSettings``, ``NoRoute``).
 """
 
 from __future__ import annotations
@@ -40,13 +41,11 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from proxylab.balancers import Backend, Balancer, make_balancer
+from proxylab.balancers import Backend, Balancer
 from proxylab.errors import (
-    ConfigError,
     Forbidden,
     GatewayTimeout,
     NotImplementedByProxy,
@@ -55,7 +54,7 @@ from proxylab.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
-from proxylab.health import HealthChecker, HealthPolicy, HealthState
+from proxylab.health import HealthChecker, HealthState
 from proxylab.messages import HOP_BY_HOP, Headers, Request, Response, parse_target
 from proxylab.metrics import Event, EventLog
 from proxylab.relaying import (
@@ -69,7 +68,8 @@ from proxylab.relaying import (
     strip_hop_by_hop,
     without_cookie,
 )
-from proxylab.server import ClientConnection, Server, Timeouts
+from proxylab.reverse_routes import NoRoute, ReverseSettings, Route, RouteTable, Site
+from proxylab.server import ClientConnection, Server
 from proxylab.stats import BackendStats, StatsTable
 from proxylab.upstream import ConnectionPool, UpstreamReply
 from proxylab.wire import BodyKind, Framing, request_framing
@@ -78,88 +78,6 @@ __all__ = ["NoRoute", "ReverseProxy", "ReverseSettings", "Route"]
 
 #: nginx's list of methods that are not retried on another backend by default.
 NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
-
-
-class NoRoute(ProxyLabError):
-    """No route matches the request's host and path: 404."""
-
-    status = 404
-    default_message = "This proxy has no route for the requested path."
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Requests for ``host`` (any host if None) whose path starts with ``prefix``.
-
-    ``balancer`` is an instance or a name from ``BALANCERS``; a name gets a fresh
-    balancer per ``ReverseProxy``. The longest matching prefix wins, host routes first.
-    """
-
-    prefix: str = "/"
-    backends: Sequence[Backend] = ()
-    balancer: Balancer | str = "round-robin"
-    host: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.prefix.startswith("/"):
-            raise ConfigError(f"Route prefix {self.prefix!r} must start with '/'.")
-        object.__setattr__(self, "backends", tuple(self.backends))
-        if self.host is not None:
-            object.__setattr__(self, "host", self.host.lower())
-
-
-@dataclass(frozen=True, slots=True)
-class ReverseSettings:
-    """Everything that shapes the reverse proxy's behaviour, in one value.
-
-    Health knobs follow nginx (``max_fails``, ``fail_timeout``) and HAProxy
-    (``check_interval``, ``rise``, ``fall``); ``health_check_path=None`` means passive
-    checks only. ``trusted_proxies`` are networks whose forwarding fields we keep and
-    extend. ``hsts`` is a ``Strict-Transport-Security`` value added on TLS responses.
-    ``keepalive``: idle connections kept per backend (nginx ``keepalive``).
-    ``status_path=None`` turns the status page off.
-    """
-
-    retries: bool = True
-    retry_non_idempotent: bool = False
-    health_check_path: str | None = None
-    check_interval: float = 2.0
-    check_timeout: float = 1.0
-    rise: int = 2
-    fall: int = 3
-    max_fails: int = 1
-    fail_timeout: float = 10.0
-    slow_start: float = 0.0
-    sticky: bool = False
-    sticky_cookie: str = "proxylab_backend"
-    forwarded_header: bool = False
-    trusted_proxies: tuple[str, ...] = ()
-    preserve_host: bool = True
-    hide_headers: tuple[str, ...] = ("server", "x-powered-by")
-    hsts: str | None = None
-    status_path: str | None = "/proxylab/status"
-    status_clients: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-    keepalive: int = 64
-    timeouts: Timeouts = field(default_factory=Timeouts)
-
-    def health_policy(self) -> HealthPolicy:
-        """The health-check part of these settings."""
-        return HealthPolicy(
-            self.health_check_path, self.check_interval, self.rise, self.fall,
-            self.check_timeout, self.max_fails, self.fail_timeout, self.slow_start,
-        )  # fmt: skip
-
-
-class _Site:
-    """A route with its balancer resolved to an instance (what the hot path uses)."""
-
-    __slots__ = ("backends", "balancer", "host", "prefix", "route")
-
-    def __init__(self, route: Route) -> None:
-        self.route, self.prefix, self.host = route, route.prefix, route.host
-        self.backends: tuple[Backend, ...] = tuple(route.backends)
-        balancer = route.balancer
-        self.balancer = make_balancer(balancer) if isinstance(balancer, str) else balancer
 
 
 class ReverseProxy:
@@ -183,15 +101,8 @@ class ReverseProxy:
     ) -> None:
         self.settings = s = settings or ReverseSettings()
         self.events = events if events is not None else EventLog()
-        given = list(routes or ())
-        if backends or not given:
-            given.append(Route("/", backends, balancer))
-        # host routes first, then longer prefixes: the first match is the best match
-        self._sites = sorted(
-            (_Site(r) for r in given), key=lambda x: (x.host is None, -len(x.prefix))
-        )
-        self._by_host = any(site.host is not None for site in self._sites)
-        self.backends = tuple(dict.fromkeys(b for site in self._sites for b in site.backends))
+        self._table = RouteTable(routes, backends, balancer)
+        self.backends = self._table.backends
         self.pool = ConnectionPool(
             max_idle_per_origin=s.keepalive,
             connect_timeout=s.timeouts.connect,
@@ -268,7 +179,7 @@ class ReverseProxy:
 
     def routes(self) -> list[Route]:
         """The routes in the order they are tried (host routes first, longer prefixes first)."""
-        return [site.route for site in self._sites]
+        return self._table.routes()
 
     def stats(self) -> list[BackendStats]:
         """One row per backend: requests, failures, retries, health, response times."""
@@ -298,7 +209,7 @@ class ReverseProxy:
         if request.method == "CONNECT":
             raise NotImplementedByProxy("This is a reverse proxy: it does not open tunnels.")
         path, x.host = self._path_and_host(request)
-        x.site = self._site(x.host, path)
+        x.site = self._table.match(x.host, path)
         framing = request_framing(request, conn.limits)
         x.kind, x.tls = framing.kind, isinstance(conn.sock, ssl.SSLSocket)
         outgoing = Request(request.method, path, self._outgoing_headers(x))
@@ -324,15 +235,6 @@ class ReverseProxy:
         # absolute-form: RFC 9112 3.2.2, the target's authority replaces Host
         target = parse_target(request.method, request.target, host)
         return target.path, target.host_header
-
-    def _site(self, host: str | None, path: str) -> _Site:
-        name = _host_name(host) if self._by_host and host else None
-        for site in self._sites:
-            if (site.host is None or site.host == name) and path.startswith(site.prefix):
-                return site
-        if path == "*":
-            return self._sites[-1]
-        raise NoRoute()
 
     def _outgoing_headers(self, x: _Exchange) -> Headers:
         """The request fields the backend sees: one copy, forwarding fields added."""
@@ -519,7 +421,7 @@ class _Exchange:
         self.conn, self.request = conn, request
         self.wall, self.started, self.sent = time.time(), time.monotonic(), 0.0
         self.host: str | None = None
-        self.site: _Site
+        self.site: Site
         self.backend: Backend = None  # type: ignore[assignment]  # set by _send before use
         self.sticky: Backend | None = None
         self.body: Iterator[bytes] | None = None
@@ -547,13 +449,6 @@ def _for_client(error: ProxyLabError) -> UpstreamError:
     if isinstance(error, UpstreamError):
         return UpstreamError("The proxy could not get an answer from a backend.")
     return UpstreamError("A backend sent a response that is not valid HTTP/1.1.")
-
-
-def _host_name(host: str) -> str:
-    """``Example.test:8000`` -> ``example.test``; ``[::1]:80`` -> ``::1``."""
-    if host.startswith("["):
-        return host[1:].partition("]")[0].lower()
-    return host.rpartition(":")[0].lower() if ":" in host else host.lower()
 
 
 def _opaque_id(secret: bytes, backend: Backend) -> str:
