@@ -4,22 +4,25 @@ The proxy hands over each request with a ``fetch`` callback that reaches the ori
 answers from its store when the rules allow (a *hit*), asks the origin to confirm a stored
 response with a conditional request (a *revalidation*: 304 means "still good"), or forwards the
 request and keeps a copy of the answer as it streams past (a *miss*). The rules themselves live
-in ``cache_policy``; this module is the store and the choreography.
+in ``cache_policy`` and ``validators``, the shared state (stored responses, fetches in flight,
+counters) and its lock in ``cache_store``; this module is the choreography.
 
 Key ideas:
 - The primary key is the absolute URL; ``Vary`` adds a secondary key, so one URL may hold
-  several variants. The store is an ``OrderedDict`` in least-recently-used order, bounded by
-  total bytes; an object larger than ``max_object_size`` is never buffered, only streamed.
+  several variants. The store evicts the least recently used, bounded by total bytes; an
+  object larger than ``max_object_size`` is never buffered, only streamed.
 - Bodies stream. A miss's body is relayed chunk by chunk while a copy accumulates; the copy is
   stored only if the body arrived whole. The proxy may stop reading at any time (the client
   left): the generator's ``finally`` then closes the origin's iterator and stores nothing.
 - Collapsed forwarding: while one request (the *leader*) fetches a URL, others for the same
   URL wait for it (bounded) and are then answered from the store, so a burst of identical
   misses makes one origin request. If the leader's answer cannot be reused, they fetch.
-- No lock is held while calling ``fetch`` or while the client consumes a body.
+- No lock is held while calling ``fetch`` or while the client consumes a body: this module
+  takes none itself; ``cache_store`` takes its one lock inside each short call.
 
 RFC sections: RFC 9111 2-4 (via ``cache_policy``), 4.3.2 (answering a client's conditional
-from the store), 4.3.4-4.3.5 (freshening with 304 and HEAD), 4.4 (invalidation), 5.1 (Age);
+from the store, via ``validators``), 4.3.4-4.3.5 (freshening with 304 and HEAD), 4.4
+(invalidation), 5.1 (Age);
 RFC 9110 6.6.1 (Date); RFC 9211 (Cache-Status).
 
 Left out on purpose: Range requests (passed through, never stored or served from store),
@@ -33,20 +36,21 @@ Cache-Status reads ``fwd=uri-miss; collapsed`` (the RFC 9211 example). ``stored`
 Cache-Status means a copy is being kept while the body streams; an interrupted body is dropped.
 ``X-Cache: HIT`` marks every body that came from the store (HIT, REVALIDATED, STALE).
 
-Layer 2: imports ``errors``, ``messages`` and ``cache_policy``; no sockets, no threads started.
+Layer 2: imports ``errors``, ``messages``, ``cache_policy``, ``cache_store`` and ``validators``;
+no sockets, no threads started.
 """
 
 from __future__ import annotations
 
 import enum
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 from proxylab import cache_policy as rules
-from proxylab.cache_policy import CacheControl, CacheStatus, Reuse, Timing, VaryKey
+from proxylab import validators
+from proxylab.cache_policy import CacheControl, CacheStatus, Reuse, Timing
+from proxylab.cache_store import CacheStats, CacheStore, Entry, Flight
 from proxylab.errors import ConfigError, ProxyLabError, UpstreamError
 from proxylab.messages import Headers, Request, Response, reason_phrase
 
@@ -83,53 +87,10 @@ class CacheReply:
     outcome: CacheOutcome
 
 
-@dataclass(frozen=True, slots=True)
-class CacheStats:
-    """A snapshot of the counters, for dashboards and lessons.
-
-    One counter per outcome (``hits`` ... ``only_if_cached_misses``); ``revalidations`` counts
-    conditional requests sent and ``revalidations_304`` those answered 304; ``collapsed``
-    counts requests that waited for another's fetch, ``waiting`` those waiting right now.
-    """
-
-    hits: int = 0
-    misses: int = 0
-    revalidated: int = 0
-    stale_served: int = 0
-    bypassed: int = 0
-    only_if_cached_misses: int = 0
-    revalidations: int = 0
-    revalidations_304: int = 0
-    collapsed: int = 0
-    bytes_served_from_cache: int = 0
-    evictions: int = 0
-    invalidations: int = 0
-    waiting: int = 0
-    stored_bytes: int = 0
-    stored_objects: int = 0
-
-
-#: Running totals: every CacheStats field but the last three, which are measured when asked.
-_COUNTERS = [f.name for f in fields(CacheStats)][:-3]
 #: CacheStats starts with one counter per outcome, in the order of CacheOutcome.
-_OUTCOME_COUNTER = dict(zip(CacheOutcome, _COUNTERS[: len(CacheOutcome)], strict=True))
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One stored response: head, whole body, secondary key and timing."""
-
-    status: int
-    reason: str
-    headers: Headers
-    body: bytes
-    vary: VaryKey
-    timing: Timing
-
-    @property
-    def size(self) -> int:
-        """Bytes charged against ``max_bytes``: the body plus a rough size of the head."""
-        return len(self.body) + sum(len(n) + len(v) + 4 for n, v in self.headers) + 64
+_OUTCOME_COUNTER = dict(
+    zip(CacheOutcome, [f.name for f in fields(CacheStats)][: len(CacheOutcome)], strict=True)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +109,8 @@ class _Pending:
 
     url: str
     request_headers: Headers
-    entry: _Entry
+    entry: Entry
     expected_length: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Flight:
-    """An origin fetch in progress that other requests for the same URL may wait for."""
-
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 class HttpCache:
@@ -182,16 +136,10 @@ class HttpCache:
             raise ConfigError("max_bytes and max_object_size must be positive.")
         self.policy = rules.CachePolicy(heuristic_fraction, heuristic_max)
         self.name = name
-        self._max_bytes, self._max_object_size = max_bytes, max_object_size
+        self._max_object_size = max_object_size
         self._clock = clock
         self._collapse_timeout = collapse_timeout
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, VaryKey], _Entry] = OrderedDict()
-        self._variants: dict[str, list[VaryKey]] = {}
-        self._flights: dict[str, _Flight] = {}
-        self._stored_bytes = 0
-        self._waiting = 0
-        self._counts = dict.fromkeys(_COUNTERS, 0)
+        self._store = CacheStore(max_bytes)
 
     # -- public API ----------------------------------------------------------------------
 
@@ -202,7 +150,7 @@ class HttpCache:
             return self._pass_through(ex, "method")
         if any(name in request.headers for name in _NOT_FOR_THE_STORE):
             return self._pass_through(ex, "bypass")
-        entry, fwd = self._lookup(url, request.headers)
+        entry, fwd = self._store.lookup(url, request.headers)
         if entry is not None:
             decision = self._reuse(ex, entry)
             if decision.usable:
@@ -215,88 +163,21 @@ class HttpCache:
 
     def stats(self) -> CacheStats:
         """The counters and the current size of the store."""
-        with self._lock:
-            return CacheStats(
-                **self._counts,
-                waiting=self._waiting,
-                stored_bytes=self._stored_bytes,
-                stored_objects=len(self._entries),
-            )
+        return self._store.stats()
 
     def clear(self) -> None:
         """Forget every stored response (counters are kept)."""
-        with self._lock:
-            self._entries.clear()
-            self._variants.clear()
-            self._stored_bytes = 0
-
-    # -- the store -----------------------------------------------------------------------
-
-    def _lookup(self, url: str, request_headers: Headers) -> tuple[_Entry | None, str]:
-        """The stored response selected for a request, or None and the RFC 9211 miss reason."""
-        with self._lock:
-            variants = self._variants.get(url)
-            if not variants:
-                return None, "uri-miss"
-            matching = [
-                self._entries[(url, v)] for v in variants if rules.vary_matches(v, request_headers)
-            ]
-            if not matching:
-                return None, "vary-miss"
-            # RFC 9111 4.1: if several match, "the most recent response (as determined by the
-            # Date header field)" is used.
-            best = max(matching, key=lambda e: (e.timing.date_value, e.timing.response_time))
-            self._entries.move_to_end((url, best.vary))
-            return best, "miss"
-
-    def _store(self, url: str, entry: _Entry, request_headers: Headers | None = None) -> None:
-        """Keep ``entry``, replacing the variants this request selected, evicting LRU objects."""
-        if entry.size > self._max_bytes:
-            return
-        with self._lock:
-            for vary in list(self._variants.get(url, ())):
-                selected = request_headers is not None and rules.vary_matches(vary, request_headers)
-                if selected or vary == entry.vary:
-                    self._drop((url, vary))
-            while self._entries and self._stored_bytes + entry.size > self._max_bytes:
-                self._drop(next(iter(self._entries)))  # the least recently used
-                self._counts["evictions"] += 1
-            self._entries[(url, entry.vary)] = entry
-            self._variants.setdefault(url, []).append(entry.vary)
-            self._stored_bytes += entry.size
-
-    def _drop(self, key: tuple[str, VaryKey]) -> None:
-        """Remove one entry; the caller holds the lock."""
-        entry = self._entries.pop(key, None)
-        if entry is None:
-            return
-        self._stored_bytes -= entry.size
-        variants = self._variants[key[0]]
-        variants.remove(key[1])
-        if not variants:
-            del self._variants[key[0]]
-
-    def _invalidate(self, urls: list[str]) -> None:
-        """RFC 9111 4.4: forget every variant stored for these URLs."""
-        with self._lock:
-            for url in urls:
-                for vary in list(self._variants.get(url, ())):
-                    self._drop((url, vary))
-                    self._counts["invalidations"] += 1
-
-    def _count(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self._counts[name] += amount
+        self._store.clear()
 
     # -- answering from the store ----------------------------------------------------------
 
-    def _reuse(self, ex: _Exchange, entry: _Entry) -> Reuse:
+    def _reuse(self, ex: _Exchange, entry: Entry) -> Reuse:
         return self.policy.reuse(
             entry.status, entry.headers, entry.timing, ex.directives, self._clock()
         )
 
     def _from_store(
-        self, ex: _Exchange, entry: _Entry, status: CacheStatus, outcome: CacheOutcome
+        self, ex: _Exchange, entry: Entry, status: CacheStatus, outcome: CacheOutcome
     ) -> CacheReply:
         """Build the reply from a stored response: current Age, the client's 304, HEAD."""
         status = replace(status, ttl=self._reuse(ex, entry).ttl)
@@ -306,8 +187,10 @@ class HttpCache:
         age = entry.timing.current_age(self._clock())
         headers.set("Age", str(min(int(age), rules.DELTA_MAX)))
         # RFC 9111 4.3.2: a cache answers a conditional request it can evaluate itself.
-        if rules.client_not_modified(ex.request.headers, entry.headers, entry.timing.response_time):
-            head = Response(304, rules.not_modified_headers(headers), reason_phrase(304))
+        if validators.client_not_modified(
+            ex.request.headers, entry.headers, entry.timing.response_time
+        ):
+            head = Response(304, validators.not_modified_headers(headers), reason_phrase(304))
             body: Iterator[bytes] = _nothing()
         else:
             if entry.status not in _NO_BODY and "content-length" not in headers:
@@ -320,7 +203,7 @@ class HttpCache:
         """Yield a stored body in chunks, counting what the client actually took."""
         for start in range(0, len(body), _CHUNK):
             chunk = body[start : start + _CHUNK]
-            self._count("bytes_served_from_cache", len(chunk))
+            self._store.count("bytes_served_from_cache", len(chunk))
             yield chunk
 
     def _reply(
@@ -330,7 +213,7 @@ class HttpCache:
         head.headers.add("Cache-Status", status.render(self.name))
         from_store = outcome in (CacheOutcome.HIT, CacheOutcome.REVALIDATED, CacheOutcome.STALE)
         head.headers.set("X-Cache", "HIT" if from_store else "MISS")
-        self._count(_OUTCOME_COUNTER[outcome])
+        self._store.count(_OUTCOME_COUNTER[outcome])
         return CacheReply(head, body, outcome)
 
     def _only_if_cached(self) -> CacheReply:
@@ -347,65 +230,44 @@ class HttpCache:
         response, upstream = ex.fetch(ex.request)
         targets = rules.invalidation_targets(ex.request.method, ex.url, response)
         if targets:
-            self._invalidate(targets)
+            self._store.invalidate(targets)
         head = _with_date(response, self._clock())
         status = CacheStatus(fwd=fwd, fwd_status=response.status)
         return self._reply(head, upstream, status, CacheOutcome.BYPASS)
 
-    def _forward(self, ex: _Exchange, entry: _Entry | None, fwd: str) -> CacheReply:
+    def _forward(self, ex: _Exchange, entry: Entry | None, fwd: str) -> CacheReply:
         """Go to the origin - unless another request for this URL already is, then wait."""
         flight, waited = self._join_or_lead(ex)
         if waited:
             reply = self._after_wait(ex, fwd)
             if reply is not None:
                 return reply
-            entry = self._lookup(ex.url, ex.request.headers)[0]
+            entry = self._store.lookup(ex.url, ex.request.headers)[0]
         status = CacheStatus(fwd=fwd, collapsed=False if waited else None)
         try:
             reply = self._fetch(ex, entry, status, flight)
         except BaseException:
-            self._land(ex.url, flight)
+            self._store.land(ex.url, flight)
             raise
         if reply.outcome is not CacheOutcome.MISS:  # a MISS body lands the flight itself
-            self._land(ex.url, flight)
+            self._store.land(ex.url, flight)
         return reply
 
-    def _join_or_lead(self, ex: _Exchange) -> tuple[_Flight | None, bool]:
+    def _join_or_lead(self, ex: _Exchange) -> tuple[Flight | None, bool]:
         """Become the leader for this URL (GET only), or wait for the current one.
 
-        Returns the flight this request leads (or None) and whether it waited. A request with
-        ``no-cache`` wants its own answer from the origin, so it never waits.
+        A request with ``no-cache`` wants its own answer from the origin, so it never waits.
         """
-        with self._lock:
-            current = self._flights.get(ex.url)
-            if current is None or current.done.is_set():
-                if ex.request.method != "GET":
-                    return None, False
-                flight = self._flights[ex.url] = _Flight()
-                return flight, False
-            if ex.directives.has("no-cache"):
-                return None, False
-            self._waiting += 1
-            self._counts["collapsed"] += 1
-        try:
-            current.done.wait(self._collapse_timeout)
-        finally:
-            with self._lock:
-                self._waiting -= 1
-        return None, True
-
-    def _land(self, url: str, flight: _Flight | None) -> None:
-        """End a flight (idempotent): wake its waiters and let the next miss lead."""
-        if flight is None:
-            return
-        with self._lock:
-            if self._flights.get(url) is flight:
-                del self._flights[url]
-        flight.done.set()
+        return self._store.join_or_lead(
+            ex.url,
+            may_lead=ex.request.method == "GET",
+            may_wait=not ex.directives.has("no-cache"),
+            timeout=self._collapse_timeout,
+        )
 
     def _after_wait(self, ex: _Exchange, fwd: str) -> CacheReply | None:
         """After waiting for a leader: answer from what it stored, if that fits this request."""
-        entry = self._lookup(ex.url, ex.request.headers)[0]
+        entry = self._store.lookup(ex.url, ex.request.headers)[0]
         if entry is None:
             return None
         decision = self._reuse(ex, entry)
@@ -416,14 +278,14 @@ class HttpCache:
         return self._from_store(ex, entry, status, outcome)
 
     def _fetch(
-        self, ex: _Exchange, entry: _Entry | None, status: CacheStatus, flight: _Flight | None
+        self, ex: _Exchange, entry: Entry | None, status: CacheStatus, flight: Flight | None
     ) -> CacheReply:
         """Send the request (conditional when we hold a response) and handle the answer."""
         outbound = ex.request
         if entry is not None:
-            headers = rules.conditional_headers(ex.request.headers, entry.headers)
+            headers = validators.conditional_headers(ex.request.headers, entry.headers)
             outbound = replace(ex.request, headers=headers)
-            self._count("revalidations")
+            self._store.count("revalidations")
         request_time = self._clock()
         try:
             response, upstream = ex.fetch(outbound)
@@ -441,13 +303,13 @@ class HttpCache:
         return self._relay(ex, response, upstream, timing, status, flight)
 
     def _validated(
-        self, ex: _Exchange, entry: _Entry, response: Response, upstream: Iterator[bytes],
-        timing: Timing, status: CacheStatus, flight: _Flight | None,
+        self, ex: _Exchange, entry: Entry, response: Response, upstream: Iterator[bytes],
+        timing: Timing, status: CacheStatus, flight: Flight | None,
     ) -> CacheReply | None:  # fmt: skip
         """Use the origin's answer to a validation; None means "relay it like a miss"."""
         if response.status == 304:
             _discard(upstream)
-            self._count("revalidations_304")
+            self._store.count("revalidations_304")
             fresh = self._freshen(ex, entry, response, timing)
             if fresh is None:  # the 304 is about another representation: ask plainly
                 return self._fetch(ex, None, status, flight)
@@ -462,21 +324,22 @@ class HttpCache:
         return None
 
     def _freshen(
-        self, ex: _Exchange, entry: _Entry, response: Response, timing: Timing,
+        self, ex: _Exchange, entry: Entry, response: Response, timing: Timing,
         also_compare: tuple[str, ...] = (),
-    ) -> _Entry | None:  # fmt: skip
+    ) -> Entry | None:  # fmt: skip
         """RFC 9111 4.3.4: update a stored response from a 304/HEAD, or drop it on mismatch."""
         update = _with_date(response, timing.response_time).headers
-        if not rules.same_validators(entry.headers, update, also_compare):
-            with self._lock:
-                self._drop((ex.url, entry.vary))
+        if not validators.same_validators(entry.headers, update, also_compare):
+            self._store.drop(ex.url, entry.vary)
             return None
-        fresh = replace(entry, headers=rules.freshen_headers(entry.headers, update), timing=timing)
-        self._store(ex.url, fresh)
+        fresh = replace(
+            entry, headers=validators.freshen_headers(entry.headers, update), timing=timing
+        )
+        self._store.put(ex.url, fresh)
         return fresh
 
     def _stale_on_error(
-        self, ex: _Exchange, entry: _Entry | None, status: CacheStatus, failed: int | None
+        self, ex: _Exchange, entry: Entry | None, status: CacheStatus, failed: int | None
     ) -> CacheReply | None:
         """Serve the stale response in place of a failed origin, where that is allowed."""
         if entry is None:
@@ -490,13 +353,13 @@ class HttpCache:
 
     def _relay(
         self, ex: _Exchange, response: Response, upstream: Iterator[bytes], timing: Timing,
-        status: CacheStatus, flight: _Flight | None,
+        status: CacheStatus, flight: Flight | None,
     ) -> CacheReply:  # fmt: skip
         """Pass the origin's response on, keeping a copy when it may be stored."""
         head = _with_date(response, timing.response_time)
         pending = self._plan(ex, head, timing)
         if pending is None:
-            self._land(ex.url, flight)
+            self._store.land(ex.url, flight)
             body = upstream
             if ex.request.method == "HEAD" or head.status in _NO_BODY:  # never a body
                 _discard(upstream)
@@ -517,11 +380,11 @@ class HttpCache:
             return None  # too big: never buffer it
         headers = rules.headers_to_store(response.headers, timing.response_time)
         vary = rules.vary_key(response.headers, ex.request.headers)
-        entry = _Entry(response.status, response.reason, headers, b"", vary, timing)
+        entry = Entry(response.status, response.reason, headers, b"", vary, timing)
         return _Pending(ex.url, ex.request.headers, entry, length)
 
     def _stream_and_store(
-        self, upstream: Iterator[bytes], pending: _Pending, flight: _Flight | None
+        self, upstream: Iterator[bytes], pending: _Pending, flight: Flight | None
     ) -> Generator[bytes, None, None]:
         """Relay the origin's body and keep a copy; store it only if it arrived whole."""
         kept: list[bytes] | None = []
@@ -542,9 +405,9 @@ class HttpCache:
                 # RFC 9111 3: do not store an incomplete response as if it were complete.
                 if complete and kept is not None and pending.expected_length in (None, total):
                     entry = replace(pending.entry, body=b"".join(kept))
-                    self._store(pending.url, entry, pending.request_headers)
+                    self._store.put(pending.url, entry, pending.request_headers)
             finally:
-                self._land(pending.url, flight)
+                self._store.land(pending.url, flight)
 
 
 def _primed(body: Generator[bytes, None, None]) -> Generator[bytes, None, None]:
@@ -595,5 +458,5 @@ def _with_date(response: Response, received: float) -> Response:
     """A copy of the head with a Date if it had none (RFC 9110 6.6.1)."""
     headers = response.headers.copy()
     if "date" not in headers:
-        headers.add("Date", rules.format_http_date(received))
+        headers.add("Date", validators.format_http_date(received))
     return Response(response.status, headers, response.reason or reason_phrase(response.status))

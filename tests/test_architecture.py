@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "balancers": 2,
     "cache": 2,
     "cache_policy": 2,
+    "cache_store": 2,
     "filters": 2,
     "filter_patterns": 2,
     "validators": 2,

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from proxylab.cache import CacheOutcome, CacheReply, HttpCache
-from proxylab.cache_policy import format_http_date
+from proxylab.cache_policy import Timing
+from proxylab.cache_store import CacheStore, Entry
 from proxylab.errors import UpstreamError
 from proxylab.messages import Headers, Request, Response, reason_phrase
+from proxylab.validators import format_http_date
 
 URL = "http://news.test/a.css"
 START = 1_700_000_000.0
@@ -710,6 +712,18 @@ def test_lru_eviction_under_byte_pressure(clock: Clock, origin: ScriptedOrigin) 
     outcomes = [get(cache, origin, url=f"http://s.test/{n}")[0].outcome for n in "adcb"]
     assert outcomes[:3] == [CacheOutcome.HIT] * 3 and outcomes[3] is CacheOutcome.MISS
     assert cache.stats().evictions >= 1 and cache.stats().stored_bytes <= 2000
+
+
+def test_the_store_alone_evicts_the_least_recently_looked_up() -> None:
+    # CacheStore needs no origin, clock or threads: entries, a byte budget and lookups.
+    entry = Entry(200, "OK", Headers(), b"x" * 100, (), Timing(START, START, START, 0))
+    store = CacheStore(max_bytes=3 * entry.size)
+    for name in "abc":
+        store.put(f"http://s.test/{name}", entry)
+    assert store.lookup("http://s.test/a", Headers()) == (entry, "miss")  # a: most recent
+    store.put("http://s.test/d", entry)  # needs room: b, the least recently used, goes
+    assert store.lookup("http://s.test/b", Headers()) == (None, "uri-miss")
+    assert (store.stats().evictions, store.stats().stored_objects) == (1, 3)
 
 
 def test_an_object_over_the_limit_streams_through_lazily(

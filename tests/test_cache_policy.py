@@ -1,9 +1,13 @@
-"""The pure caching rules of ``proxylab.cache_policy``: one test per rule, no clock, no network."""
+"""The pure caching rules of ``proxylab.cache_policy`` and ``proxylab.validators``.
+
+One test per rule, no clock, no network.
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from proxylab import cache_policy, validators
 from proxylab.cache_policy import (
     DELTA_MAX,
     CachePolicy,
@@ -11,24 +15,26 @@ from proxylab.cache_policy import (
     DontStore,
     Store,
     Timing,
-    client_not_modified,
-    conditional_headers,
-    format_http_date,
-    freshen_headers,
     headers_to_store,
     invalidation_targets,
-    not_modified_headers,
     parse_age,
     parse_cache_control,
-    parse_http_date,
     request_directives,
-    same_validators,
-    split_list,
     stale_on_error_allowed,
     vary_key,
     vary_matches,
 )
 from proxylab.messages import Headers, Request, Response
+from proxylab.validators import (
+    client_not_modified,
+    conditional_headers,
+    format_http_date,
+    freshen_headers,
+    not_modified_headers,
+    parse_http_date,
+    same_validators,
+    split_list,
+)
 
 NOW = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
 POLICY = CachePolicy()
@@ -49,6 +55,12 @@ def fresh_timing(age: int = 0) -> Timing:
 def storable(response: Response, *request_headers: tuple[str, str], method: str = "GET") -> bool:
     decision = POLICY.storable(Request(method, "/", h(*request_headers)), response)
     return isinstance(decision, Store)
+
+
+@pytest.mark.parametrize("name", validators.__all__)
+def test_the_validator_helpers_are_still_importable_from_cache_policy(name: str) -> None:
+    assert name in cache_policy.__all__
+    assert getattr(cache_policy, name) is getattr(validators, name)
 
 
 # -- Cache-Control parsing -------------------------------------------------------------------
