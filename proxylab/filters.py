@@ -42,7 +42,6 @@ no threads.
 from __future__ import annotations
 
 import abc
-import functools
 import ipaddress
 import re
 from collections.abc import Callable, Collection, Sequence
@@ -508,23 +507,19 @@ class FilterPolicy:
         return self._fallback
 
 
-@functools.lru_cache(maxsize=4096)
-def _allowed(client_ip: str, networks: tuple[_Network, ...]) -> bool:
-    address = parse_address(client_ip)
-    return address is not None and any(address in net for net in networks)
-
-
 @dataclass(frozen=True, slots=True)
 class ClientAccess:
     """Who may use the proxy at all; loopback only by default (an open proxy gets abused)."""
 
     networks: Sequence[str] = ("127.0.0.0/8", "::1/128")
     _parsed: tuple[_Network, ...] = field(init=False, repr=False, compare=False)
+    _answers: dict[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         parsed = _networks(self.networks)
         object.__setattr__(self, "networks", tuple(str(net) for net in parsed))
         object.__setattr__(self, "_parsed", parsed)
+        object.__setattr__(self, "_answers", {})
 
     @classmethod
     def anyone(cls) -> ClientAccess:
@@ -534,9 +529,17 @@ class ClientAccess:
     def allows(self, client_ip: str) -> bool:
         """Whether ``client_ip`` may use the proxy; an unparsable address may not.
 
-        Asked on every request, and clients are few: answers are remembered per address.
+        Asked on every request, and clients are few: answers are remembered per address
+        (at most 4096; a dict read and write are atomic, so threads may share it).
         """
-        return _allowed(client_ip, self._parsed)
+        answer = self._answers.get(client_ip)
+        if answer is None:
+            address = parse_address(client_ip)
+            answer = address is not None and any(address in net for net in self._parsed)
+            if len(self._answers) >= 4096:
+                self._answers.clear()
+            self._answers[client_ip] = answer
+        return answer
 
 
 # Import direction: filter_patterns imports this module at its top (it builds rules), and

@@ -218,9 +218,7 @@ class ForwardProxy:
         framing = request_framing(request, conn.limits)
         outgoing, changes = self._outgoing(conn, request, target, framing.kind)
         record.privacy = "; ".join(changes)
-        if request.headers.get("expect", "").lower() == "100-continue":  # type: ignore[union-attr]
-            conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
-            conn.response_started = False
+        conn.continue_if_expected(request)
         body = conn.read_framed(framing) if framing.kind is not BodyKind.NONE else None
         host, port = self._dial_address(target)
         record.upstream = f"{host}:{port}"

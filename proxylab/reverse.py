@@ -213,9 +213,7 @@ class ReverseProxy:
         framing = request_framing(request, conn.limits)
         x.kind, x.tls = framing.kind, isinstance(conn.sock, ssl.SSLSocket)
         outgoing = Request(request.method, path, self._outgoing_headers(x))
-        if request.headers.get("expect", "").lower() == "100-continue":  # type: ignore[union-attr]
-            conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
-            conn.response_started = False  # an interim response: a final one may follow
+        conn.continue_if_expected(request)
         x.body = _client_body(x, framing) if framing.kind is not BodyKind.NONE else None
         if self.settings.sticky:
             x.sticky = self._sticky_backend.get(cookie_value(request.headers, self._cookie) or "")

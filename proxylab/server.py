@@ -239,6 +239,18 @@ class ClientConnection:
         self.bytes_out += len(data)
         self.sock.sendall(data)
 
+    def continue_if_expected(self, request: Request) -> None:
+        """Answer ``Expect: 100-continue`` with an interim ``100 Continue``.
+
+        A client that sends this waits (curl: one second) before its body (RFC 9110
+        10.1.1). A proxy that means to read the body says "go ahead" at once. The interim
+        response (RFC 9110 15.2) does not start the final one, so an error may still
+        become a status code.
+        """
+        expect = request.headers.get("expect")
+        if expect is not None and expect.lower() == "100-continue":
+            self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
     def send_response(self, response: Response, body: bytes = b"") -> None:
         """Send a whole small response in one write (head and body together)."""
         self.send(serialize_response_head(response) + body)

@@ -174,3 +174,19 @@ def test_pipelined_requests_are_answered_in_order(forward_proxy: StartProxy) -> 
     data = b"".join(pipelined(3))[:-2] + b"Connection: close\r\n\r\n"
     reply = raw_exchange(server.address, data)
     assert reply.count(b"HTTP/1.1 200 ") == 3
+
+
+def test_expect_100_continue_is_answered_before_the_body(forward_proxy: StartProxy) -> None:
+    server, _ = forward_proxy()
+    head = (
+        b"POST http://origin.test/upload HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 5\r\n"
+        b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(server.address, timeout=10) as sock:
+        sock.sendall(head)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"hello")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b" 5")
