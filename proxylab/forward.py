@@ -57,7 +57,7 @@ from proxylab.privacy import PrivacyPolicy, is_loop, response_via
 from proxylab.relaying import body_finished, end_to_end, relay_response, strip_hop_by_hop
 from proxylab.server import ClientConnection, Server, Timeouts
 from proxylab.upstream import ConnectionPool, open_connection, relay
-from proxylab.wire import BodyKind, request_framing
+from proxylab.wire import BodyKind, Limits, request_framing
 
 __all__ = ["ForwardProxy", "ForwardSettings"]
 
@@ -112,9 +112,22 @@ class ForwardProxy:
         if self.settings.auth is not None and ":" in self.settings.auth[0]:
             raise ConfigError("A proxy user name cannot contain ':'.")
 
-    def serve(self, address: tuple[str, int] = ("127.0.0.1", 8080), **options: object) -> Server:
+    def serve(
+        self,
+        address: tuple[str, int] = ("127.0.0.1", 8080),
+        *,
+        max_connections: int = 1024,
+        limits: Limits | None = None,
+    ) -> Server:
         """A ``Server`` running this proxy (not started: use ``with`` or ``.start()``)."""
-        return Server(self, address, timeouts=self.settings.timeouts, name="forward", **options)  # type: ignore[arg-type]
+        return Server(
+            self,
+            address,
+            max_connections=max_connections,
+            limits=limits,
+            timeouts=self.settings.timeouts,
+            name="forward",
+        )
 
     def close(self) -> None:
         """Close pooled upstream connections."""
