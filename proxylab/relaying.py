@@ -35,9 +35,9 @@ import inspect
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from proxylab.connection import ClientConnection
 from proxylab.errors import ConfigError
 from proxylab.messages import HOP_BY_HOP, Headers, Request, Response, cookie_value
-from proxylab.server import ClientConnection
 from proxylab.wire import BodyKind, encode_chunk, last_chunk, serialize_response_head
 
 __all__ = [

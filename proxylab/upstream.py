@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from proxylab.connection import write_body
 from proxylab.errors import GatewayTimeout, ProtocolError, UpstreamError
 from proxylab.messages import Request, Response
-from proxylab.server import write_body
 from proxylab.sockets import TIMEOUT_ERRORS, no_delay, set_timeout
 from proxylab.wire import (
     BodyDecoder,

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "health": 3,
     "accesslog": 3,
     "relaying": 3,
+    "connection": 3,
     "forward": 4,
     "reverse": 4,
     "reverse_routes": 4,
