@@ -1,13 +1,18 @@
 """Forward proxy benchmark: prints figures, asserts nothing.
 
-    .venv/bin/python bench/bench_forward.py [--seconds 5] [--quick]
+    .venv/bin/python bench/bench_forward.py [--seconds 5] [--quick] [--no-pin]
 
 Measures, direct and through proxylab in the same run (ratios to direct):
 - requests/s, p50 and p99 for 1 KiB and 256 KiB bodies at 1, 16 and 64 connections,
-  with strict parsing, event records and a Squid access log written to a file;
+  with strict parsing, event records and a Squid access log written to a file, and, as a
+  yardstick, the same for 1 KiB at 16 connections through bench/bare_relay.py (the
+  cheapest threaded relay CPython allows, against the same direct run);
 - CONNECT setup latency (p50) and tunnel throughput;
 - the proxy's peak memory while a 1 GB body streams through it;
 - cache hits against cache misses for 1 KiB at 16 connections.
+
+The proxy is pinned to CPU 0, the load and the origin to CPU 1 (bench/harness.py);
+``--no-pin`` leaves placement to the scheduler.
 """
 
 from __future__ import annotations
@@ -23,11 +28,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
+    SETTINGS,
+    Figures,
+    bare_relay_process,
     free_port,
     load,
+    load_name,
     origin,
     origin_name,
     peak_rss_mb,
+    placement,
     proxylab_process,
     ratio,
 )
@@ -43,29 +53,40 @@ def proxy_arguments(port: int, origin_port: int, log: str, cache: str = "0") -> 
     ]  # fmt: skip
 
 
+def row(through: str, size: str, connections: int, direct: Figures, proxied: Figures) -> str:
+    return (
+        f"{through:<10} {size:>6} {connections:>5} {direct.requests_per_second:>11.0f} "
+        f"{proxied.requests_per_second:>10.0f} "
+        f"{ratio(proxied.requests_per_second, direct.requests_per_second):>6} "
+        f"{direct.p50_ms:>6.2f}/{proxied.p50_ms:<7.2f} {direct.p99_ms:>6.2f}/{proxied.p99_ms:<7.2f}"
+        + (f"  errors {proxied.errors}" if proxied.errors else "")
+    )
+
+
 def forwarding(origin_port: int, seconds: float, connection_counts: list[int]) -> None:
-    print(f"\n== HTTP forwarding (origin: {origin_name()}; access log on) ==")
-    print(f"{'body':>6} {'conns':>5} {'direct rps':>11} {'proxy rps':>10} {'ratio':>6} "
-          f"{'p50 ms':>14} {'p99 ms':>14}")  # fmt: skip
-    port = free_port()
+    print(f"\n== HTTP forwarding (origin: {origin_name()}; load: {load_name()}; access log on) ==")
+    print(f"placement: {placement()}")
+    print(f"{'through':<10} {'body':>6} {'conns':>5} {'direct rps':>11} {'proxy rps':>10} "
+          f"{'ratio':>6} {'p50 ms':>14} {'p99 ms':>14}")  # fmt: skip
+    port, relay_port = free_port(), free_port()
+    calibration = ""
     with (
         tempfile.NamedTemporaryFile(suffix=".log") as log,
         proxylab_process(proxy_arguments(port, origin_port, log.name), port),
+        bare_relay_process(relay_port, origin_port),
     ):
         for size in ("1k", "256k"):
             for connections in connection_counts:
                 url = f"http://127.0.0.1:{origin_port}/{size}"
                 direct = load(url, connections, seconds)
-                proxied = load(
-                    f"http://origin.test/{size}", connections, seconds, via=f"127.0.0.1:{port}"
-                )
-                print(
-                    f"{size:>6} {connections:>5} {direct.requests_per_second:>11.0f} "
-                    f"{proxied.requests_per_second:>10.0f} "
-                    f"{ratio(proxied.requests_per_second, direct.requests_per_second):>6} "
-                    f"{direct.p50_ms:>6.2f}/{proxied.p50_ms:<7.2f} {direct.p99_ms:>6.2f}/{proxied.p99_ms:<7.2f}"
-                    + (f"  errors {proxied.errors}" if proxied.errors else "")
-                )
+                target = f"http://origin.test/{size}"
+                proxied = load(target, connections, seconds, via=f"127.0.0.1:{port}")
+                print(row("proxylab", size, connections, direct, proxied), flush=True)
+                if (size, connections) == ("1k", 16):
+                    relayed = load(target, connections, seconds, via=f"127.0.0.1:{relay_port}")
+                    calibration = row("bare relay", size, connections, direct, relayed)
+    print(calibration)
+    print("bare relay = bench/bare_relay.py: the cheapest threaded relay, a yardstick, not a proxy")
 
 
 def connect_setup(proxy_port: int, origin_port: int, rounds: int = 500) -> tuple[float, float]:
@@ -177,7 +198,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each load run")
     parser.add_argument("--quick", action="store_true", help="16 connections only, no 1 GB run")
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place processes")
     args = parser.parse_args()
+    SETTINGS.pin = not args.no_pin
     with origin(SIZES, sparse={"1g": 2**30}) as origin_port:
         forwarding(origin_port, args.seconds, [16] if args.quick else [1, 16, 64])
         tunnels(origin_port)

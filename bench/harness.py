@@ -3,11 +3,19 @@
 Measurements follow one rule: the same origin and the same load generator, in the same run,
 once directly and once through the proxy, so that the *ratio* says what the proxy costs.
 On this 2-core machine the proxy runs pinned to CPU 0 and the origin and the load
-generator share CPU 1 (``taskset``), so the proxy never competes with its own load.
+generator share CPU 1 (``taskset``; the Python load generator's threads by
+``os.sched_setaffinity``), so the proxy never competes with its own load.
+``SETTINGS.pin = False`` (the scripts' ``--no-pin``) leaves placement to the scheduler;
+``placement()`` says which was used, for the table headers.
 
-- The origin is nginx (one worker) when installed, else a small Python server.
+- The origin is nginx (one worker) when installed, else Python's http.server (keep-alive).
 - The load is wrk when installed (a Lua line makes it send absolute-form requests, which
   is what a forward proxy expects), else a Python keep-alive load generator.
+- ``best_of`` alternates runs and keeps the best of each: a busy machine can only make a
+  run slower, so the best run is the least disturbed one.
+- Calibration: ``bare_relay_process`` runs bench/bare_relay.py, the cheapest threaded
+  relay CPython allows, on the proxy's CPU; its ratio to direct is about the best that any
+  threaded Python proxy can reach on this machine.
 
 Nothing here reaches beyond 127.0.0.1.
 """
@@ -23,25 +31,63 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BARE_RELAY = Path(__file__).resolve().with_name("bare_relay.py")
 PROXY_CPU = os.environ.get("PROXY_CPU", "0")
 LOAD_CPU = os.environ.get("LOAD_CPU", "1")
 ORIGIN_CPU = os.environ.get("ORIGIN_CPU", LOAD_CPU)
 
 
+@dataclass
+class Settings:
+    """What a script's command line chose; set before starting anything."""
+
+    pin: bool = True  # False: the scheduler places every process (--no-pin)
+    wrk: bool = shutil.which("wrk") is not None  # False: the Python load generator
+    nginx: bool = shutil.which("nginx") is not None  # False: Python's http.server
+
+
+SETTINGS = Settings()
+
+
+def pinning() -> bool:
+    """Whether processes get pinned: asked for, taskset exists, and two CPUs or more."""
+    return SETTINGS.pin and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+
+
+def placement() -> str:
+    """Which CPUs the proxy, the load and the origin ran on, for table headers."""
+    if not SETTINGS.pin:
+        return "unpinned (--no-pin: the scheduler places every process)"
+    if not pinning():
+        return "unpinned (no taskset, or a single CPU)"
+    if ORIGIN_CPU == LOAD_CPU:
+        return f"pinned (proxy on CPU {PROXY_CPU}, load and origin on CPU {LOAD_CPU})"
+    return f"pinned (proxy on CPU {PROXY_CPU}, load on CPU {LOAD_CPU}, origin on CPU {ORIGIN_CPU})"
+
+
 def pinned(command: Sequence[str], cpu: str) -> list[str]:
-    """Prefix ``command`` with taskset when it exists and there are two CPUs or more.
+    """Prefix ``command`` with ``taskset -c cpu`` when ``pinning()``.
 
     ``cpu`` "any" leaves the process to the scheduler.
     """
-    if cpu != "any" and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+    if cpu != "any" and pinning():
         return ["taskset", "-c", cpu, *command]
     return list(command)
+
+
+def cpu_set(cpus: str) -> set[int]:
+    """taskset's CPU list ("1", "0,2", "2-3") as a set of CPU numbers."""
+    chosen: set[int] = set()
+    for part in cpus.split(","):
+        first, _, last = part.partition("-")
+        chosen.update(range(int(first), int(last or first) + 1))
+    return chosen
 
 
 def free_port() -> int:
@@ -95,6 +141,17 @@ http {{
 """
 
 
+PYTHON_ORIGIN = """
+import functools, http.server, sys
+class Handler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the load expects
+    disable_nagle_algorithm = True  # the head and the body leave in separate writes
+    def log_message(self, *args): pass
+handler = functools.partial(Handler, directory=sys.argv[2])
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+"""
+
+
 @contextmanager
 def origin(sizes: dict[str, int], sparse: dict[str, int] | None = None) -> Iterator[int]:
     """Serve files named like ``sizes`` keys (e.g. ``"1k": 1024``) on a port; yields it.
@@ -112,15 +169,13 @@ def origin(sizes: dict[str, int], sparse: dict[str, int] | None = None) -> Itera
             with open(www / name, "wb") as handle:
                 handle.truncate(size)
         port = free_port()
-        if shutil.which("nginx"):
+        if SETTINGS.nginx:
             conf = Path(folder, "nginx.conf")
             conf.write_text(NGINX_CONF.format(dir=folder, port=port))
-            command = pinned(["nginx", "-c", str(conf), "-p", folder], ORIGIN_CPU)
+            command = ["nginx", "-c", str(conf), "-p", folder]
         else:
-            command = pinned(
-                [sys.executable, "-m", "http.server", str(port), "-b", "127.0.0.1", "-d", str(www)],
-                LOAD_CPU,
-            )
+            command = [sys.executable, "-c", PYTHON_ORIGIN, str(port), str(www)]
+        command = pinned(command, ORIGIN_CPU)
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port)
@@ -131,27 +186,51 @@ def origin(sizes: dict[str, int], sparse: dict[str, int] | None = None) -> Itera
 
 
 def origin_name() -> str:
-    return "nginx (1 worker)" if shutil.which("nginx") else "python http.server"
+    return "nginx (1 worker)" if SETTINGS.nginx else "python http.server"
 
 
-# -- the proxy under test --------------------------------------------------------------------
+# -- the proxy under test, and the bare relay to calibrate it --------------------------------
 
 
 @contextmanager
 def proxylab_process(arguments: Sequence[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``python -m proxylab ARGS`` pinned to the proxy CPU until the block ends."""
-    command = pinned([sys.executable, "-m", "proxylab", *arguments], PROXY_CPU)
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_port(port)
+    with _proxy_cpu_process(["-m", "proxylab", *arguments], port) as process:
         yield process
-    finally:
-        process.send_signal(2)
+
+
+@contextmanager
+def bare_relay_process(port: int, origin_port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Run bench/bare_relay.py (listening on ``port``) pinned to the proxy CPU."""
+    with _proxy_cpu_process([str(BARE_RELAY), str(port), str(origin_port)], port) as process:
+        yield process
+
+
+@contextmanager
+def _proxy_cpu_process(arguments: Sequence[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``python ARGS`` on the proxy CPU; yields once it listens on ``port``.
+
+    Its stderr goes to a file (a pipe nobody reads could fill and stall it) and is shown
+    if it never listens.
+    """
+    command = pinned([sys.executable, *arguments], PROXY_CPU)
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            try:
+                wait_for_port(port)
+            except RuntimeError as error:
+                stderr.seek(0)
+                tail = stderr.read()[-4000:].decode(errors="replace")
+                raise RuntimeError(f"{error}; its stderr:\n{tail}") from None
+            yield process
+        finally:
+            process.send_signal(2)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -167,11 +246,25 @@ def peak_rss_mb(pid: int) -> float:
 # -- load ----------------------------------------------------------------------------------
 
 
+def load_name() -> str:
+    return "wrk (1 thread)" if SETTINGS.wrk else "python threads"
+
+
 def load(url: str, connections: int, seconds: float, *, via: str | None = None) -> Figures:
     """Closed-loop load on ``url`` (through forward proxy ``via`` = "host:port" if given)."""
-    if shutil.which("wrk"):
+    if SETTINGS.wrk:
         return _wrk(url, connections, seconds, via)
     return _python_load(url, connections, seconds, via)
+
+
+def best_of(repeat: int, *runs: Callable[[], Figures]) -> list[Figures]:
+    """Call ``runs`` in turn, ``repeat`` rounds; for each, the run with the most requests/s.
+
+    Alternating spreads any disturbance from elsewhere on the machine over all of them.
+    """
+    rounds = [[run() for run in runs] for _ in range(max(1, repeat))]
+    columns = zip(*rounds, strict=True)
+    return [max(column, key=lambda f: f.requests_per_second) for column in columns]
 
 
 def _wrk(url: str, connections: int, seconds: float, via: str | None) -> Figures:
@@ -256,8 +349,15 @@ def _python_load(url: str, connections: int, seconds: float, via: str | None) ->
             latencies.extend(mine)
 
     threads = [threading.Thread(target=user) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
+    here = os.sched_getaffinity(0) if pinning() and LOAD_CPU != "any" else None
+    if here is not None:  # threads inherit this thread's CPUs when they start
+        os.sched_setaffinity(0, cpu_set(LOAD_CPU))
+    try:
+        for thread in threads:
+            thread.start()
+    finally:
+        if here is not None:
+            os.sched_setaffinity(0, here)
     for thread in threads:
         thread.join()
     latencies.sort()
