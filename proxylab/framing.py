@@ -15,7 +15,7 @@ length that is not all digits, and a chunked coding that is not last. A response
 legally have no length at all; it then ends when the server closes.
 
 It also holds the pieces heads and trailers share (a trailer section is a header section
-after the last chunk): ``Limits``, ``split_field_section`` and ``encode_fields``.
+after the last chunk): ``Limits``, ``split_field_section`` and ``field_pairs``.
 
 RFC sections: RFC 9112 6 (message body), 6.1 (Transfer-Encoding), 6.2 (Content-Length),
 6.3 (message body length), 7.1 (chunked coding), 7.1.2 (trailers); RFC 9110 6.5 (trailer
@@ -48,10 +48,7 @@ __all__ = [
     "BodyKind",
     "Framing",
     "Limits",
-    "encode_chunk",
-    "encode_fields",
     "field_pairs",
-    "last_chunk",
     "request_framing",
     "response_framing",
     "split_field_section",
@@ -161,23 +158,6 @@ def _diagnose(text: bytes) -> ProtocolError:
     return ProtocolError("The head is malformed.")
 
 
-def encode_fields(start: str, headers: Headers) -> bytes:
-    """``start`` CRLF, one ``name: value`` CRLF per field, then the empty line.
-
-    Refuses (``ConfigError``, a 500) a CR or LF inside any part: writing one would let a
-    value start a new field or a new message (response splitting).
-    """
-    lines = [start]
-    lines += [f"{name}: {value}" for name, value in headers]
-    text = "\r\n".join(lines) + "\r\n\r\n"
-    if text.count("\n") != len(lines) + 1 or text.count("\r") != len(lines) + 1:
-        raise ConfigError("A start line or field contains CR or LF; refusing to write it.")
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        raise ConfigError("A start line or field has characters outside latin-1.") from None
-
-
 # --- framing decisions ---------------------------------------------------------------------
 
 
@@ -273,8 +253,8 @@ def response_framing(response: Response, request_method: str) -> Framing:
 
 def _framing_fields(headers: Headers) -> tuple[list[str], list[str] | None]:
     """The Content-Length values and the transfer codings (``None``: no such field)."""
-    lengths = headers.get_all("content-length")
-    encodings = headers.get_all("transfer-encoding")
+    lengths = _values(headers, "content-length")
+    encodings = _values(headers, "transfer-encoding")
     if not encodings:
         return lengths, None
     codings = [c.strip().lower() for value in encodings for c in value.split(",")]
@@ -287,6 +267,14 @@ def _framing_fields(headers: Headers) -> tuple[list[str], list[str] | None]:
     return lengths, codings
 
 
+def _values(headers: Headers, name: str) -> list[str]:
+    """``headers.get_all(name)``, found by index in the usual case of at most one line."""
+    count = headers.count(name)
+    if count == 1:
+        return [headers.get(name) or ""]
+    return headers.get_all(name) if count else []
+
+
 def _content_length(values: list[str]) -> int:
     """The one length that every Content-Length line and list element agrees on.
 
@@ -294,14 +282,21 @@ def _content_length(values: list[str]) -> int:
     invalid Content-Length header field, then the message framing is invalid". Identical
     repeats (``5, 5``) may be treated as one value (RFC 9110 8.6); differing ones may not.
     """
+    if len(values) == 1 and _is_length(values[0]):
+        return int(values[0])  # the usual case: one line holding one number
     found = {part.strip(" \t") for value in values for part in value.split(",")}
     if len(found) != 1:
         raise ProtocolError("The message has differing Content-Length values.")
     text = found.pop()
-    # RFC 9110 8.6: Content-Length = 1*DIGIT. isdigit() alone would accept "²".
-    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+    if not _is_length(text):
         raise ProtocolError("Content-Length must be a number of at most 20 digits.")
     return int(text)
+
+
+def _is_length(text: str) -> bool:
+    # RFC 9110 8.6: Content-Length = 1*DIGIT. isdigit() alone would accept "²", and 20
+    # digits are more bytes than any disk holds.
+    return text.isascii() and text.isdigit() and len(text) <= 20
 
 
 # --- decoding a body -----------------------------------------------------------------------
@@ -328,6 +323,8 @@ class BodyDecoder:
 
     Chunk data is handed back as slices of what was fed, never copied into a buffer: only
     an unfinished size line, CRLF or trailer section waits here, and each has a limit.
+    ``max_body`` is enforced as early as possible: a declared length over it is refused
+    when the decoder is made, a chunk as soon as its size line arrives.
     """
 
     __slots__ = (
@@ -520,15 +517,3 @@ def _section_end(buffer: bytes, position: int) -> int:
         return position + 2
     match = _BLANK_LINE.search(buffer, position)
     return match.end() if match else -1
-
-
-def encode_chunk(data: bytes) -> bytes:
-    """One chunk: hex size, CRLF, data, CRLF. Empty data gives ``b""`` (0 would end it)."""
-    if not data:
-        return b""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def last_chunk(trailers: Headers | None = None) -> bytes:
-    """The zero-size chunk that ends a chunked body, the trailers, and the empty line."""
-    return encode_fields("0", trailers if trailers is not None else Headers())

@@ -14,8 +14,8 @@ every byte through a table of forbidden control characters, and one regular expr
 that checks that every field line starts with ``token ":"`` - before splitting it with
 plain ``str`` methods. Per-line Python work is one ``partition`` and one ``strip``. When a
 check fails, a slow path walks the lines to say exactly what was wrong. This is why the
-parser costs a few microseconds per head where h11, which runs a regex per line, costs
-tens of microseconds; and a proxy parses every message twice.
+parser is several times faster than h11, which runs a regular expression per line
+(``bench/bench_wire.py`` measures both); and a proxy parses every message twice.
 
 RFC sections. RFC 9112 2.2 (message parsing, bare LF, leading empty lines), 3 (request
 line and target forms), 4 (status line), 5 (field lines, no obs-fold, no space before the
@@ -26,8 +26,8 @@ What is left out on purpose: HTTP/0.9 and HTTP/2; obs-fold (we reject rather tha
 RFC 9112 5.2 allows either); transfer codings other than chunked in requests (501);
 decoding of chunk extensions (allowed and ignored); Upgrade handling (the caller sees the
 101 and takes over the socket, as for a CONNECT tunnel); 100-continue (an I/O concern).
-Body framing (``Framing``, ``BodyDecoder``, chunk encoding) lives in ``proxylab.framing``
-and is re-exported here, so callers only ever import ``proxylab.wire``.
+Where a body ends and how to decode it (``Framing``, ``BodyDecoder``) lives in
+``proxylab.framing`` and is re-exported here, so callers only ever import ``proxylab.wire``.
 
 Layer 2: imports only ``errors``, ``messages`` and the standard library.
 """
@@ -50,10 +50,7 @@ from proxylab.framing import (
     BodyKind,
     Framing,
     Limits,
-    encode_chunk,
-    encode_fields,
     field_pairs,
-    last_chunk,
     request_framing,
     response_framing,
     split_field_section,
@@ -106,7 +103,7 @@ class HeadParser:
     long before a line feed shows up, and an endless head with 431.
     """
 
-    __slots__ = ("_buffer", "_done", "_limits", "_request", "_scan")
+    __slots__ = ("_buffer", "_done", "_limits", "_line_ok", "_request", "_scan")
 
     def __init__(
         self, kind: Literal["request", "response"], limits: Limits = DEFAULT_LIMITS
@@ -117,6 +114,7 @@ class HeadParser:
         self._limits = limits
         self._buffer = bytearray()
         self._scan = 0  # where the search for the empty line resumes
+        self._line_ok = False  # the first line is known to be within its limit
         self._done = False
 
     @property
@@ -164,24 +162,26 @@ class HeadParser:
     def _check_partial(self) -> None:
         limits = self._limits
         buffer = self._buffer
-        if len(buffer) > limits.max_request_line:
-            self._check_first_line(buffer)
+        if len(buffer) > limits.max_request_line and not self._line_ok:
+            self._line_ok = self._check_first_line(buffer)  # once: many small feeds stay O(n)
         if len(buffer) >= limits.max_header_bytes:
             # Even if the next byte ended the head, it would be over the limit.
             raise self._too_large("header section")
 
-    def _check_first_line(self, data: bytes | bytearray) -> None:
+    def _check_first_line(self, data: bytes | bytearray) -> bool:
+        """Raise if the start line is over the limit; True once it is known not to be."""
         limit = self._limits.max_request_line
         end = data.find(b"\n", 0, limit + 2)
-        if end < 0:
+        complete = end >= 0
+        if not complete:
             end = min(len(data), limit + 2)  # the earliest the line feed can still come
-        too_long = end - (data[end - 1 : end] == b"\r") > limit
-        if too_long and self._request:
+        if end - (data[end - 1 : end] == b"\r") <= limit:
+            return complete
+        if self._request:
             raise RequestLineTooLong(
                 f"The request line is longer than {limit} bytes (RFC 9112 3: answer 414)."
             )
-        if too_long:
-            raise ProtocolError(f"The status line is longer than {limit} bytes.")
+        raise ProtocolError(f"The status line is longer than {limit} bytes.")
 
     def _too_large(self, what: str) -> HeadersTooLarge:
         side = "request" if self._request else "response"
@@ -292,10 +292,40 @@ def _parse_whole(parser: HeadParser, data: bytes) -> Request | Response:
 def serialize_request_head(request: Request) -> bytes:
     """The request line, field lines and the empty line that ends the head, as bytes."""
     start = f"{request.method} {request.target} {request.version}"
-    return encode_fields(start, request.headers)
+    return _encode_head(start, request.headers)
 
 
 def serialize_response_head(response: Response) -> bytes:
     """The status line, field lines and the empty line; an empty reason gets the usual one."""
+    # RFC 9112 4: "A client SHOULD ignore the reason-phrase content", but people read it.
     reason = response.reason or reason_phrase(response.status)
-    return encode_fields(f"{response.version} {response.status} {reason}", response.headers)
+    return _encode_head(f"{response.version} {response.status} {reason}", response.headers)
+
+
+def _encode_head(start: str, headers: Headers) -> bytes:
+    """``start`` CRLF, one ``name: value`` CRLF per field, then the empty line.
+
+    Refuses (``ConfigError``, a 500) a CR or LF inside any part: writing one would let a
+    value start a new field or a new message (response splitting).
+    """
+    lines = [start]
+    lines += [f"{name}: {value}" for name, value in headers]
+    text = "\r\n".join(lines) + "\r\n\r\n"
+    if text.count("\n") != len(lines) + 1 or text.count("\r") != len(lines) + 1:
+        raise ConfigError("A start line or field contains CR or LF; refusing to write it.")
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigError("A start line or field has characters outside latin-1.") from None
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk: hex size, CRLF, data, CRLF. Empty data gives ``b""`` (0 would end it)."""
+    if not data:
+        return b""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def last_chunk(trailers: Headers | None = None) -> bytes:
+    """The zero-size chunk that ends a chunked body, the trailers, and the empty line."""
+    return _encode_head("0", trailers if trailers is not None else Headers())

@@ -358,6 +358,17 @@ def test_a_request_line_ending_exactly_at_the_limit_with_crlf_split() -> None:
     assert parser.feed(b"\nHost: a\r\n\r\n") is not None
 
 
+def test_a_big_head_in_tiny_pieces_is_still_one_head() -> None:
+    # Every feed looks only at the new bytes (and the start line once), so this stays fast.
+    line = "GET /" + "p" * 6000 + " HTTP/1.1"
+    head = req(*[f"X-{n}: {'v' * 200}" for n in range(60)]).replace(
+        b"GET / HTTP/1.1", line.encode()
+    )
+    parser = HeadParser("request")
+    results = [parser.feed(head[at : at + 7]) for at in range(0, len(head), 7)]
+    assert results[-1] == request(head) and not any(results[:-1])
+
+
 def test_status_line_limit_is_a_protocol_error_not_a_414() -> None:
     head = b"HTTP/1.1 200 " + b"x" * 40 + b"\r\n\r\n"
     with pytest.raises(ProtocolError) as caught:

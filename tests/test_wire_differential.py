@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
 import h11
 from hypothesis import HealthCheck, given, settings
@@ -42,6 +44,9 @@ from hypothesis import strategies as st
 from proxylab.errors import ProtocolError, ProxyLabError
 from proxylab.messages import Headers, Request, Response, connection_tokens
 from proxylab.wire import BodyDecoder, HeadParser, request_framing, response_framing
+
+T = TypeVar("T")
+Kind = Literal["request", "response"]
 
 SETTINGS = settings(
     max_examples=300,
@@ -72,13 +77,14 @@ class Outcome:
     rejected: bool = False
 
 
-def pairs(items: object) -> Pairs:
+def pairs(items: Iterable[tuple[str | bytes, str | bytes]]) -> Pairs:
+    """Fields as (lower-case name, value) bytes, from either side, framing fields left out."""
     got = []
-    for name, value in items:  # type: ignore[attr-defined]
-        name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
-        value = value.encode("latin-1") if isinstance(value, str) else bytes(value)
-        if name.lower() not in FRAMING_NAMES:
-            got.append((name.lower(), value))
+    for name, value in items:
+        raw_name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
+        raw_value = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+        if raw_name.lower() not in FRAMING_NAMES:
+            got.append((raw_name.lower(), raw_value))
     return tuple(got)
 
 
@@ -93,10 +99,10 @@ def h11_keeps_alive(head: Request | Response) -> bool:
 class WireReader:
     """Reads messages with wire, stopping where h11 stops (tunnels, closing messages)."""
 
-    def __init__(self, kind: str, request_method: str = "") -> None:
-        self.kind = kind
+    def __init__(self, kind: Kind, request_method: str = "") -> None:
+        self.kind: Kind = kind
         self.request_method = request_method
-        self.parser = HeadParser("request" if kind == "request" else "response")
+        self.parser = HeadParser(kind)
         self.head: Request | Response | None = None
         self.decoder: BodyDecoder | None = None
         self.body = b""
@@ -106,6 +112,7 @@ class WireReader:
         self.at_start = kind == "request"  # no byte of this request seen yet
 
     def receive(self, data: bytes) -> None:
+        """Feed ``data``; complete as many messages as it holds."""
         while not self.finished:
             if self.closing:
                 if data:
@@ -115,26 +122,27 @@ class WireReader:
                 self.at_start = False
                 if data[0] in b"\r\n":  # the documented h11 difference: see the docstring
                     raise ProtocolError("An empty line before the request line.")
-            if self.decoder is None:
-                head, data = self.parser.feed(data), b""
+            decoder = self.decoder
+            if decoder is None:
+                head = self.parser.feed(data)
                 if head is None:
                     return
-                self.start_body(head)
+                decoder = self.start_body(head)
                 data = self.parser.leftover
-            self.body += b"".join(self.decoder.feed(data)) if self.decoder else b""
-            data = b""
-            if self.decoder is None or not self.decoder.done:
+            self.body += b"".join(decoder.feed(data))
+            if not decoder.done:
                 return
-            data = self.decoder.leftover
+            data = decoder.leftover
             self.complete()
 
-    def start_body(self, head: Request | Response) -> None:
+    def start_body(self, head: Request | Response) -> BodyDecoder:
         self.head = head
         if isinstance(head, Request):
             framing = request_framing(head)
         else:
             framing = response_framing(head, self.request_method)
         self.decoder = BodyDecoder(framing)
+        return self.decoder
 
     def complete(self) -> None:
         head, decoder = self.head, self.decoder
@@ -145,7 +153,7 @@ class WireReader:
             start = (head.status, head.reason, head.version)
         message = Message(start, pairs(head.headers), self.body, pairs(decoder.trailers))
         self.outcome.messages.append(message)
-        self.parser, self.head, self.decoder, self.body = HeadParser(self.kind), None, None, b""  # type: ignore[arg-type]
+        self.parser, self.head, self.decoder, self.body = HeadParser(self.kind), None, None, b""
         self.at_start = self.kind == "request"
         if isinstance(head, Request):
             tunnel = head.method == "CONNECT" or "upgrade" in head.headers
@@ -166,7 +174,7 @@ class WireReader:
             raise ProtocolError("The stream ended inside a head, or before a final response.")
 
 
-def run_wire(kind: str, pieces: list[bytes], request_method: str = "") -> Outcome:
+def run_wire(kind: Kind, pieces: list[bytes], request_method: str = "") -> Outcome:
     reader = WireReader(kind, request_method)
     try:
         for piece in pieces:
@@ -225,7 +233,7 @@ def drain(connection: h11.Connection, collector: H11Collector) -> None:
             collector.outcome.messages.append(Message(collector.start, collector.headers))
 
 
-def run_h11(kind: str, pieces: list[bytes], request_method: str = "") -> Outcome:
+def run_h11(kind: Kind, pieces: list[bytes], request_method: str = "") -> Outcome:
     collector = H11Collector()
     if kind == "request":
         connection = h11.Connection(h11.SERVER)
@@ -256,7 +264,7 @@ VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "\t\x80\xe9\xff"
 PATH_CHARS = string.ascii_letters + string.digits + "/-._~!$&'()*+,;=:@%?"
 
 
-def one_of(*choices: object) -> st.SearchStrategy[object]:
+def one_of(*choices: T) -> st.SearchStrategy[T]:
     return st.sampled_from(choices)
 
 
@@ -369,14 +377,14 @@ BAD_TARGET_CHARS = one_of(" ", "\t", "\x00", "\x7f", "\xe9")
 @st.composite
 def request_target(draw: st.DrawFn, method: str, fault: bool) -> str:
     if method == "CONNECT":
-        target = str(draw(AUTHORITIES))
+        target = draw(AUTHORITIES)
     else:
         path = draw(PATHS)
         forms = [path, "http://a.test" + path, *(["*"] if method == "OPTIONS" else [])]
         target = forms[draw(positions) % len(forms)]
     if fault:  # characters that are never allowed in a target
         at = draw(positions) % (len(target) + 1)
-        target = target[:at] + str(draw(BAD_TARGET_CHARS)) + target[at:]
+        target = target[:at] + draw(BAD_TARGET_CHARS) + target[at:]
     return target
 
 
@@ -401,19 +409,19 @@ def truncate(draw: st.DrawFn, message: bytes) -> bytes:
 def request_messages(draw: st.DrawFn) -> tuple[bytes, bool]:
     """A request and whether it must end the stream."""
     fault = draw(REQUEST_FAULTS)
-    method = str(draw(BAD_METHODS if fault == "method" else METHODS))
+    method = draw(BAD_METHODS if fault == "method" else METHODS)
     target = draw(request_target(method, fault == "target"))
-    version = str(draw(BAD_VERSIONS if fault == "version" else VERSIONS))
+    version = draw(BAD_VERSIONS if fault == "version" else VERSIONS)
     lines = draw(field_lines)
     for _ in range(draw(one_of(0, 2)) if fault == "hosts" else 1):
         insert(draw, lines, "Host: a.test")
     if fault == "field":
-        insert(draw, lines, str(draw(BAD_FIELD_LINES)))
+        insert(draw, lines, draw(BAD_FIELD_LINES))
     if connection := draw(REQUEST_CONNECTION):
         lines.append(f"Connection: {connection}")
     framing_lines, body = draw(framing(version, request=True, fault=fault == "framing"))
     if fault == "fold":  # as the first field line only: see the docstring
-        lines.insert(0, str(draw(FOLDS)))
+        lines.insert(0, draw(FOLDS))
     head = head_bytes(f"{method} {target} {version}", lines + framing_lines, draw(line_ends))
     if fault == "truncated":
         return truncate(draw, head + body), True
@@ -442,7 +450,7 @@ def stray_byte(draw: st.DrawFn, stream: bytes) -> bytes:
     if not places:
         return stream
     at = places[draw(positions) % len(places)]
-    return stream[:at] + bytes(draw(one_of(b"\r", b"\n"))) + stream[at:]  # type: ignore[arg-type]
+    return stream[:at] + draw(one_of(b"\r", b"\n")) + stream[at:]
 
 
 @st.composite
@@ -471,17 +479,17 @@ EXTRA = one_of(b"", b"", b"", b"extra")
 
 @st.composite
 def response_streams(draw: st.DrawFn) -> tuple[str, list[bytes]]:
-    method = str(draw(REQUEST_METHODS))
+    method = draw(REQUEST_METHODS)
     fault = draw(RESPONSE_FAULTS)
     stream = b"".join(  # interim responses; not 101, which would switch protocols
         head_bytes(f"HTTP/1.1 {status}", draw(field_lines), ["\r\n"]) for status in draw(INTERIM)
     )
-    version = str(draw(BAD_RESPONSE_VERSIONS if fault == "version" else VERSIONS))
+    version = draw(BAD_RESPONSE_VERSIONS if fault == "version" else VERSIONS)
     status = draw(BAD_STATUSES if fault == "status" else STATUSES)
     reason = draw(BAD_REASONS if fault == "reason" else REASONS)
     lines = draw(field_lines)
     if fault == "field":
-        insert(draw, lines, str(draw(BAD_FIELD_LINES)))
+        insert(draw, lines, draw(BAD_FIELD_LINES))
     if fault == "fold":
         lines.insert(0, " folded")
     if connection := draw(RESPONSE_CONNECTION):
@@ -492,7 +500,7 @@ def response_streams(draw: st.DrawFn) -> tuple[str, list[bytes]]:
     if fault == "truncated":
         stream = truncate(draw, stream)
     else:
-        stream += bytes(draw(EXTRA))  # type: ignore[arg-type]
+        stream += draw(EXTRA)
     return method, draw(cut(stream))
 
 
