@@ -33,9 +33,11 @@ Layer 2: imports only ``messages`` and ``validators``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from proxylab.messages import Headers, Request, Response, connection_tokens
@@ -139,8 +141,17 @@ def parse_cache_control(headers: Headers) -> CacheControl:
     Members that are not ``token[=token|quoted-string]`` (``max-age =5``, ``max-age= 5``) are
     ignored whole. RFC 9111 4.2.1 lets a cache use the first of duplicated directives.
     """
+    return _parse_directives(", ".join(headers.get_all("cache-control")))
+
+
+# Every hit re-reads the stored response's Cache-Control, and a site sends the same few
+# values again and again ("max-age=3600"), so parsed values are remembered. This is a
+# memo of a pure function: the answer for a value never changes, and MappingProxyType
+# keeps the shared directives read-only.
+@functools.lru_cache(maxsize=1024)
+def _parse_directives(value: str) -> CacheControl:
     directives: dict[str, str | None] = {}
-    for member in split_list(", ".join(headers.get_all("cache-control"))):
+    for member in split_list(value):
         match = _DIRECTIVE.fullmatch(member)
         if match is None:
             continue
@@ -148,7 +159,7 @@ def parse_cache_control(headers: Headers) -> CacheControl:
         if value is not None and value.startswith('"'):
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         directives.setdefault(name, value)
-    return CacheControl(directives)
+    return CacheControl(MappingProxyType(directives))
 
 
 def request_directives(headers: Headers) -> CacheControl:
