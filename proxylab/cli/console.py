@@ -26,7 +26,13 @@ from rich.text import Text
 from proxylab.errors import ConfigError
 from proxylab.metrics import Event
 
-__all__ = ["EventPrinter", "parse_size", "startup_panel", "wait_for_ctrl_c"]
+__all__ = [
+    "EventPrinter",
+    "add_server_flags",
+    "parse_size",
+    "startup_panel",
+    "wait_for_ctrl_c",
+]
 
 _UNITS = {
     "": 1,
@@ -60,6 +66,23 @@ def size_argument(text: str) -> int:
         return parse_size(text)
     except ConfigError as error:
         raise argparse.ArgumentTypeError(error.message) from None
+
+
+def add_server_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
+    """The flags every proxy command shares: where to listen, how many, how talkative."""
+    parser.add_argument(
+        "--listen", default=default_listen, metavar="HOST:PORT", help="address to listen on"
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="most client connections served at once (default 1024)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="print only the startup panel and errors"
+    )
 
 
 def startup_panel(title: str, rows: Iterable[tuple[str, str]], hint: str) -> Panel:

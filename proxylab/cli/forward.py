@@ -14,7 +14,13 @@ from rich.console import Console
 
 from proxylab.accesslog import AccessLog
 from proxylab.cache import HttpCache
-from proxylab.cli.console import EventPrinter, size_argument, startup_panel, wait_for_ctrl_c
+from proxylab.cli.console import (
+    EventPrinter,
+    add_server_flags,
+    size_argument,
+    startup_panel,
+    wait_for_ctrl_c,
+)
 from proxylab.errors import ConfigError
 from proxylab.filters import ClientAccess, FilterPolicy
 from proxylab.forward import ForwardProxy, ForwardSettings
@@ -32,8 +38,8 @@ def add_parser(subparsers: Any) -> None:
         help="run the forward proxy (privacy, filtering, caching)",
         description="Run proxylab's forward proxy: the friend who phones the restaurant for you.",
     )
+    add_server_flags(parser, default_listen="127.0.0.1:8080")
     add = parser.add_argument
-    add("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="address to listen on")
     add(
         "--privacy",
         choices=["transparent", "anonymous", "elite"],
@@ -105,14 +111,6 @@ def add_parser(subparsers: Any) -> None:
         metavar="SIZE",
         help="largest response the cache stores (default 1MB)",
     )
-    add(
-        "--max-connections",
-        type=int,
-        default=1024,
-        metavar="N",
-        help="most client connections served at once (default 1024)",
-    )
-    add("--quiet", action="store_true", help="print only the startup panel and errors")  # fmt: skip
 
 
 def _resolve_map(items: list[str]) -> dict[str, tuple[str, int]]:

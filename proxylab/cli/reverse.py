@@ -24,7 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from proxylab.balancers import BALANCERS, Backend
-from proxylab.cli.console import EventPrinter, startup_panel, wait_for_ctrl_c
+from proxylab.cli.console import EventPrinter, add_server_flags, startup_panel, wait_for_ctrl_c
 from proxylab.errors import ConfigError
 from proxylab.metrics import Event, EventLog
 from proxylab.reverse import ReverseProxy, ReverseSettings, Route
@@ -45,8 +45,8 @@ def add_parser(subparsers: Any) -> None:
         help="run the reverse proxy (load balancing, health checks, TLS)",
         description="Run proxylab's reverse proxy: the waiter between the guests and the kitchen.",
     )
+    add_server_flags(parser, default_listen="127.0.0.1:8000")
     add = parser.add_argument
-    add("--listen", default="127.0.0.1:8000", metavar="HOST:PORT", help="address to listen on")
     add(
         "--backend",
         action="extend",
@@ -83,10 +83,7 @@ def add_parser(subparsers: Any) -> None:
         help="also listen here for plain HTTP and redirect it to HTTPS",
     )
     add("--hsts", action="store_true", help="send Strict-Transport-Security on HTTPS responses")
-    add("--quiet", action="store_true", help="print only the startup panel and errors")
     add("--dashboard", action="store_true", help="show a live table of backends instead of events")
-    add("--max-connections", type=int, default=1024, metavar="N",
-        help="most client connections served at once (default 1024)")  # fmt: skip
 
 
 def parse_backend(text: str) -> Backend:
