@@ -1,7 +1,7 @@
 """The ``proxylab`` command: one sub-command per job, each in its own module.
 
-``proxylab forward`` runs the forward proxy, ``proxylab reverse`` the reverse proxy,
-``proxylab tour`` the terminal walk-through and ``proxylab grade`` the exercise grader.
+``proxylab forward`` runs the forward proxy, ``proxylab reverse`` the reverse proxy and
+``proxylab tour`` the terminal walk-through.
 Each sub-command module offers ``add_parser(subparsers)`` and ``run(args) -> int``; this
 module only wires them together, so adding a command never touches the others.
 
@@ -22,25 +22,18 @@ COMMANDS: dict[str, str] = {
     "forward": "proxylab.cli.forward",
     "reverse": "proxylab.cli.reverse",
     "tour": "proxylab.cli.tour",
-    "grade": "proxylab.cli.grade",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every sub-command that is installed."""
+    """The full argument parser, with every sub-command."""
     parser = argparse.ArgumentParser(
         prog="proxylab",
         description="A forward proxy, a reverse proxy with load balancers, and a lab to learn them.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
-        module.add_parser(subparsers)
+        importlib.import_module(module_name).add_parser(subparsers)
     return parser
 
 
