@@ -83,7 +83,24 @@ __all__ = [
     "ReverseRun",
     "Site",
     "loopback_aliases_work",
+    "wait_until",
 ]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, every: float = 0.005) -> bool:
+    """Check ``condition`` every ``every`` seconds until it holds; False after ``timeout``.
+
+    Things in the lab happen in other threads: a proxy records its event just *after*
+    sending the response, a health check notices a stopped kitchen a moment later. A
+    bounded poll waits exactly as long as needed and never forever, where a fixed sleep
+    would be too short on a busy laptop and too long everywhere else.
+    """
+    deadline, tick = time.monotonic() + timeout, threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        tick.wait(every)
+    return True
 
 
 @dataclass(frozen=True, slots=True)

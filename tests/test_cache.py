@@ -8,7 +8,6 @@ checks what the cache did with it. Ageing is done by moving the fake clock, neve
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from proxylab.cache import CacheOutcome, CacheReply, HttpCache
 from proxylab.cache_policy import Timing
 from proxylab.cache_store import CacheStore, Entry
 from proxylab.errors import UpstreamError
+from proxylab.lab import wait_until
 from proxylab.messages import Headers, Request, Response, reason_phrase
 from proxylab.validators import format_http_date
 
@@ -781,15 +781,6 @@ def test_limits_must_be_positive() -> None:
 # -- collapsed forwarding --------------------------------------------------------------------
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Bounded poll for a state another thread reaches (not a sleep-and-hope)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        pause.wait(0.001)
-
-
 def run_threads(count: int, work: Callable[[], CacheOutcome]) -> list[CacheOutcome]:
     outcomes: list[CacheOutcome] = []
     errors: list[BaseException] = []
@@ -817,7 +808,7 @@ def test_twenty_simultaneous_misses_make_one_origin_request(cache: HttpCache, cl
 
     def gated_origin(request: Request) -> tuple[Response, Iterator[bytes]]:
         calls.append(request)
-        wait_until(lambda: cache.stats().waiting == 19)  # everyone else is queued behind us
+        assert wait_until(lambda: cache.stats().waiting == 19)  # everyone else is queued behind us
         headers = Headers([("Date", format_http_date(clock())), MAX_AGE_60])
         return Response(200, headers, "OK"), iter([b"shared"])
 
@@ -840,7 +831,7 @@ def test_waiters_fetch_themselves_when_the_leaders_answer_is_not_storable(
     def private_origin(request: Request) -> tuple[Response, Iterator[bytes]]:
         calls.append(request)
         if len(calls) == 1:
-            wait_until(lambda: cache.stats().waiting == 4)
+            assert wait_until(lambda: cache.stats().waiting == 4)
         headers = Headers([("Date", format_http_date(clock())), ("Cache-Control", "private")])
         return Response(200, headers, "OK"), iter([b"mine"])
 
@@ -856,7 +847,7 @@ def test_a_leader_whose_client_leaves_releases_the_waiters(cache: HttpCache, clo
     outcomes: list[CacheOutcome] = []
     waiter = threading.Thread(target=lambda: outcomes.append(get(cache, origin)[0].outcome))
     waiter.start()
-    wait_until(lambda: cache.stats().waiting == 1)
+    assert wait_until(lambda: cache.stats().waiting == 1)
     leader.body.close()  # type: ignore[attr-defined]  # the leader's client went away
     waiter.join(timeout=10)
     assert outcomes == [CacheOutcome.MISS] and origin.calls == 2
@@ -865,7 +856,7 @@ def test_a_leader_whose_client_leaves_releases_the_waiters(cache: HttpCache, clo
 
 def test_a_collapsed_hit_says_so_in_cache_status(cache: HttpCache, clock: Clock) -> None:
     def origin_fn(request: Request) -> tuple[Response, Iterator[bytes]]:
-        wait_until(lambda: cache.stats().waiting == 1)
+        assert wait_until(lambda: cache.stats().waiting == 1)
         headers = Headers([("Date", format_http_date(clock())), MAX_AGE_60])
         return Response(200, headers, "OK"), iter([b"x"])
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +14,9 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402 - after choosing the backend
 
 from proxylab import charts  # noqa: E402
-from proxylab.lab import Fixed, Lab, LogNormal  # noqa: E402
+from proxylab.lab import Fixed, Lab, LogNormal, wait_until  # noqa: E402
 from proxylab.loadgen import run_load  # noqa: E402
 from proxylab.simulate import SimBackend, simulate  # noqa: E402
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline, tick = time.monotonic() + timeout, threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        tick.wait(0.01)
-    return True
 
 
 def _browse(lab: Lab) -> None:

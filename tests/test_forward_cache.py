@@ -11,6 +11,7 @@ from conftest import wait_for_event
 from origins import Origin
 
 from proxylab.cache import HttpCache
+from proxylab.lab import wait_until
 
 StartProxy = Callable[..., Any]
 
@@ -66,11 +67,7 @@ def test_twenty_simultaneous_misses_reach_a_slow_origin_once(
     threads = [threading.Thread(target=fetch) for _ in range(20)]
     for thread in threads:
         thread.start()
-    poll = threading.Event()
-    for _ in range(1000):  # bounded poll: until 19 requests wait behind the first
-        if cache.stats().waiting == 19:
-            break
-        poll.wait(0.01)
+    wait_until(lambda: cache.stats().waiting == 19)  # the others queue behind the first
     origin.gate.set()
     for thread in threads:
         thread.join(20)

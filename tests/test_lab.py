@@ -11,13 +11,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from proxylab.errors import ConfigError
-from proxylab.lab import Exponential, Fixed, Lab, loopback_aliases_work
+from proxylab.lab import Exponential, Fixed, Lab, loopback_aliases_work, wait_until
 from proxylab.lab_sites import SITE_NAMES
 from proxylab.loadgen import run_load
 
@@ -39,16 +39,6 @@ def refuses(address: tuple[str, int]) -> bool:
     except OSError:
         return True
     return False
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Check ``condition`` every few milliseconds until true or ``timeout`` passes."""
-    deadline, tick = time.monotonic() + timeout, threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        tick.wait(0.005)
-    return True
 
 
 # -- sites ---------------------------------------------------------------------------------

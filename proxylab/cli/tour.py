@@ -33,7 +33,7 @@ from rich.table import Table
 
 from proxylab import charts
 from proxylab.filters import SCHOOL_SOCIAL_MEDIA
-from proxylab.lab import Kitchen, Lab, LogNormal
+from proxylab.lab import Kitchen, Lab, LogNormal, wait_until
 from proxylab.loadgen import LoadResult, run_load
 from proxylab.metrics import Event
 
@@ -98,18 +98,8 @@ def _event(lab: Lab, mark: float, source: str, index: int) -> Event:
     A proxy records an exchange just *after* answering, so the client can be a moment
     ahead of the log.
     """
-    _wait_for(lambda: len(_since(lab, mark, source)) > index)
+    wait_until(lambda: len(_since(lab, mark, source)) > index)
     return _since(lab, mark, source)[index]
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Check ``condition`` every 20 ms until it holds or ``timeout`` passes."""
-    deadline, tick = time.monotonic() + timeout, threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        tick.wait(0.02)
-    return True
 
 
 # -- 1. the lab ----------------------------------------------------------------------------
@@ -271,11 +261,11 @@ def _down_then_up(lab: Lab, kitchen: Kitchen, console: Console) -> None:
     threading.Event().wait(0.4)  # let traffic flow first
     console.print(f"  {kitchen.name} closes (finishing the orders it has) ...")
     kitchen.stop(drain=True)
-    _wait_for(health("down"))
+    wait_until(health("down"))
     threading.Event().wait(0.4)
     console.print(f"  {kitchen.name} reopens on the same address ...")
     kitchen.start()
-    _wait_for(health("up"))
+    wait_until(health("up"))
 
 
 def failover(lab: Lab, console: Console) -> Figures:
