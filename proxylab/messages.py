@@ -12,7 +12,8 @@ Key ideas:
   (to servers), absolute-form ``http://host/path`` (to forward proxies), authority-form
   ``host:443`` (CONNECT) and asterisk-form ``*`` (OPTIONS). ``parse_target`` names them.
 - Hop-by-hop fields describe one connection, not the message, and a proxy must not pass
-  them on (RFC 9110 section 7.6.1). ``HOP_BY_HOP`` lists them.
+  them on (RFC 9110 section 7.6.1). ``HOP_BY_HOP`` lists them; ``relaying`` removes
+  them, together with the names a ``Connection`` field lists.
 
 Left out on purpose: HTTP/2 pseudo-headers, URL percent-decoding (a proxy forwards the
 target as sent).
@@ -37,7 +38,6 @@ __all__ = [
     "TargetForm",
     "connection_tokens",
     "cookie_value",
-    "hop_by_hop_names",
     "parse_target",
     "reason_phrase",
 ]
@@ -246,16 +246,6 @@ def _persistent(version: str, headers: Headers) -> bool:
 def connection_tokens(headers: Headers) -> set[str]:
     """The lower-cased options of the ``Connection`` field (``close``, ``keep-alive``, names)."""
     return {token.lower() for token in headers.get_list("connection")}
-
-
-def hop_by_hop_names(headers: Headers) -> set[str]:
-    """Every field name that must not be forwarded: the fixed list plus those Connection names.
-
-    RFC 9110 section 7.6.1: "a proxy or gateway MUST parse a received Connection header
-    field before a message is forwarded and, for each connection-option in this field,
-    remove any header or trailer field(s) from the message with the same name".
-    """
-    return set(HOP_BY_HOP) | connection_tokens(headers)
 
 
 @dataclass(frozen=True, slots=True)
