@@ -186,10 +186,7 @@ class HttpCache:
         # field" holding its current age, replacing any it came with.
         age = entry.timing.current_age(self._clock())
         headers.set("Age", str(min(int(age), rules.DELTA_MAX)))
-        # RFC 9111 4.3.2: a cache answers a conditional request it can evaluate itself.
-        if validators.client_not_modified(
-            ex.request.headers, entry.headers, entry.timing.response_time
-        ):
+        if _not_modified_for_client(ex.request, entry):
             head = Response(304, validators.not_modified_headers(headers), reason_phrase(304))
             body: Iterator[bytes] = _nothing()
         else:
@@ -332,9 +329,11 @@ class HttpCache:
         if not validators.same_validators(entry.headers, update, also_compare):
             self._store.drop(ex.url, entry.vary)
             return None
-        fresh = replace(
-            entry, headers=validators.freshen_headers(entry.headers, update), timing=timing
-        )
+        # RFC 9111 3.2: the merged fields obey the storing rules too (a 304 may name fields in
+        # no-cache="..." or Connection, or carry Proxy-Authentication-Info).
+        merged = validators.freshen_headers(entry.headers, update)
+        headers = rules.headers_to_store(merged, timing.response_time)
+        fresh = replace(entry, headers=headers, timing=timing)
         self._store.put(ex.url, fresh)
         return fresh
 
@@ -408,6 +407,20 @@ class HttpCache:
                     self._store.put(pending.url, entry, pending.request_headers)
             finally:
                 self._store.land(pending.url, flight)
+
+
+def _not_modified_for_client(request: Request, entry: Entry) -> bool:
+    """RFC 9111 4.3.2: may the store answer the client's own conditional with a 304?
+
+    Only for a stored 2xx: RFC 9110 13.2.1, a recipient "MUST ignore all received
+    preconditions if its response to the same request without those conditions ... would have
+    been a status code other than a 2xx" - a stored 404 is never "not modified".
+    """
+    if not 200 <= entry.status < 300:
+        return False
+    return validators.client_not_modified(
+        request.headers, entry.headers, entry.timing.response_time
+    )
 
 
 def _primed(body: Generator[bytes, None, None]) -> Generator[bytes, None, None]:

@@ -13,9 +13,9 @@ Key ideas:
   computes from ``Date``, ``Age`` and its own clock. Fresh while lifetime > age.
 - A stale response is not wrong, only unconfirmed: the cache may still use it after a cheap
   conditional request (a 304 answer) or, where the client or origin allows it, serve it stale.
-- Directives are parsed once, carefully: commas inside quoted strings do not split, names are
-  case-insensitive, the first duplicate wins, and a malformed ``max-age`` makes the response
-  stale instead of fresh forever.
+- Directives are parsed once, carefully: commas inside quoted strings do not split (but a quote
+  that never closes cannot swallow the rest), names are case-insensitive, the first duplicate
+  wins, and a malformed ``max-age`` makes the response stale instead of fresh forever.
 - ``Vary`` makes the request part of the key: the stored response remembers the values of the
   request fields it names, and only requests with the same values may reuse it.
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from proxylab.messages import Headers, Request, Response, connection_tokens
+from proxylab.messages import HOP_BY_HOP, Headers, Request, Response, connection_tokens
 from proxylab.validators import (  # re-exported: they lived here before ``validators``
     client_not_modified,
     conditional_headers,
@@ -97,6 +97,10 @@ _UNDERSTOOD = frozenset({200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 307, 
 _UNDERSTOOD |= frozenset(range(400, 418)) | {421, 422, 426, 500, 501, 502, 503, 504, 505}
 
 _TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+#: One list member: runs of anything but commas and quotes, and whole quoted strings. A quote
+#: that never closes matches nothing, so the commas after it still split: ``ext="a, no-store``
+#: cannot hide its ``no-store`` inside a string that has no end.
+_MEMBER = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
 _DIRECTIVE = re.compile(rf'({_TCHARS})(?:=({_TCHARS}|"(?:[^"\\]|\\.)*"))?', re.ASCII)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _SF_TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*", re.ASCII)  # RFC 8941 3.3.4
@@ -151,8 +155,8 @@ def parse_cache_control(headers: Headers) -> CacheControl:
 @functools.lru_cache(maxsize=1024)
 def _parse_directives(value: str) -> CacheControl:
     directives: dict[str, str | None] = {}
-    for member in split_list(value):
-        match = _DIRECTIVE.fullmatch(member)
+    for member in _MEMBER.findall(value):
+        match = _DIRECTIVE.fullmatch(member.strip())
         if match is None:
             continue
         name, value = match.group(1).lower(), match.group(2)
@@ -391,14 +395,22 @@ def _freshness_problem(response: Response, cc: CacheControl) -> str | None:
 # -- stored header fields -------------------------------------------------------------------
 
 
+#: RFC 9111 3.1: fields that are about one hop or one proxy's credentials, never stored. The
+#: hop-by-hop ones are gone before a response reaches the cache; this keeps the store honest
+#: whoever calls it (and after a 304 is merged in).
+_NEVER_STORED = HOP_BY_HOP | {"age", "proxy-authentication-info"}
+
+
 def headers_to_store(headers: Headers, response_time: float) -> Headers:
     """The header section as stored (RFC 9111 3.1), with a Date added if the origin sent none.
 
-    Dropped: Connection and the fields it names, Age (recomputed on every reply), and the fields
-    named by ``no-cache="..."`` and ``private="..."`` (5.2.2.4, 5.2.2.7).
+    Dropped: Connection and the fields it names, the other hop-by-hop fields, Proxy-Authenticate,
+    Proxy-Authentication-Info and Proxy-Authorization ("MUST NOT be stored"), Age (recomputed on
+    every reply), and the fields named by ``no-cache="..."`` and ``private="..."`` (5.2.2.4,
+    5.2.2.7). Also used on the merge of a 304 into a stored response (RFC 9111 3.2).
     """
     cc = parse_cache_control(headers)
-    drop = {"connection", "age"} | connection_tokens(headers)
+    drop = _NEVER_STORED | connection_tokens(headers)
     drop |= set(cc.field_names("no-cache")) | set(cc.field_names("private"))
     stored = Headers((name, value) for name, value in headers if name.lower() not in drop)
     if "date" not in stored:  # RFC 9110 6.6.1: a recipient without Date MUST add one if cached
@@ -412,9 +424,20 @@ def headers_to_store(headers: Headers, response_time: float) -> Headers:
 VaryKey = tuple[tuple[str, str | None], ...]
 
 
+#: Request fields whose values are case-insensitive (content-codings, charsets, language tags).
+_CASELESS = frozenset({"accept-charset", "accept-encoding", "accept-language"})
+
+
 def _selecting_value(headers: Headers, name: str) -> str | None:
-    """All lines of a request field joined and whitespace-normalised, so ``1,2`` == `` 1, 2``."""
-    return ", ".join(headers.get_list(name)) if name in headers else None
+    """All lines of a request field joined and whitespace-normalised, so ``1,2`` == `` 1, 2``.
+
+    RFC 9111 4.1 allows "case-normalization, where values are defined to be case-insensitive":
+    ``Accept-Language: en-GB`` and ``en-gb`` select the same variant.
+    """
+    if name not in headers:
+        return None
+    value = ", ".join(headers.get_list(name))
+    return value.lower() if name in _CASELESS else value
 
 
 def vary_key(response_headers: Headers, request_headers: Headers) -> VaryKey:
@@ -428,30 +451,44 @@ def vary_matches(key: VaryKey, request_headers: Headers) -> bool:
     return all(_selecting_value(request_headers, name) == value for name, value in key)
 
 
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
+def _key_url(url: str) -> str | None:
+    """``url`` spelt as the proxy spells its cache keys (``Target.url``), or None if invalid.
+
+    Lower-case scheme and host, no default port, no fragment: ``http://News.test:80/a#x`` and
+    ``http://news.test/a`` name the same stored responses.
+    """
+    parts = urlsplit(urldefrag(url).url)
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port
     except ValueError:
-        return ("", "", 0)
-    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host:
+        return None
+    authority = f"[{host}]" if ":" in host else host
+    if port is not None and port != (443 if scheme == "https" else 80):
+        authority += f":{port}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{authority}{parts.path or '/'}{query}"
 
 
 def invalidation_targets(method: str, url: str, response: Response) -> list[str]:
     """URLs whose stored responses an exchange makes obsolete (RFC 9111 4.4).
 
     A cache "MUST invalidate the target URI" after a non-error (2xx/3xx) response to an unsafe
-    method, and may invalidate Location and Content-Location, but only for the same origin.
+    method, and may invalidate Location and Content-Location, but "MUST NOT trigger an
+    invalidation ... if the origin ... of the URI to be invalidated differs from that of the
+    target URI" (scheme, host and port).
     """
     if method in SAFE_METHODS or not 200 <= response.status < 400:
         return []
     targets = [url]
+    origin = urlsplit(_key_url(url) or url)[:2]  # (scheme, authority)
     for name in ("location", "content-location"):
         value = response.headers.get(name)
-        if value:
-            other = urldefrag(urljoin(url, value.strip())).url
-            if _origin(other) == _origin(url) and other not in targets:
-                targets.append(other)
+        other = _key_url(urljoin(url, value.strip())) if value else None
+        if other and urlsplit(other)[:2] == origin and other not in targets:
+            targets.append(other)
     return targets
 
 

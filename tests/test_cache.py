@@ -381,6 +381,27 @@ def test_a_stale_response_is_revalidated_and_the_304_merged(
     assert (stats.revalidations, stats.revalidations_304, stats.revalidated) == (1, 1, 1)
 
 
+def test_a_304_merge_obeys_the_storing_rules(
+    cache: HttpCache, origin: ScriptedOrigin, clock: Clock
+) -> None:
+    """RFC 9111 3.2: fields "excepted from storage in Section 3.1" are not merged in either."""
+    origin.answer(200, ("Cache-Control", "max-age=10"), ("ETag", '"v1"'), ("X-Secret", "old"))
+    origin.answer(
+        304,
+        ("Cache-Control", 'max-age=100, no-cache="X-Secret"'),
+        ("ETag", '"v1"'),
+        ("X-Secret", "new"),
+        ("Proxy-Authentication-Info", "nextnonce=x"),
+    )
+    get(cache, origin)
+    clock.advance(11)
+    assert get(cache, origin)[0].outcome is CacheOutcome.REVALIDATED
+    later, _ = get(cache, origin)
+    assert later.outcome is CacheOutcome.HIT
+    assert header(later, "x-secret") is None
+    assert header(later, "proxy-authentication-info") is None
+
+
 def test_a_200_to_a_revalidation_replaces_the_entry(
     cache: HttpCache, origin: ScriptedOrigin, clock: Clock
 ) -> None:
@@ -490,6 +511,21 @@ def test_if_modified_since_is_answered_from_the_store(
     assert get(cache, origin, ("If-Modified-Since", last_modified))[0].response.status == 304
     earlier = format_http_date(START - 3001)
     assert get(cache, origin, ("If-Modified-Since", earlier))[0].response.status == 200
+
+
+@pytest.mark.parametrize("status", [301, 404, 410])
+def test_a_stored_non_2xx_never_answers_a_conditional_with_304(
+    cache: HttpCache, origin: ScriptedOrigin, status: int
+) -> None:
+    # RFC 9110 13.2.1: preconditions are ignored when the response would not be a 2xx.
+    origin.answer(status, MAX_AGE_60, ("ETag", '"v1"'), body=b"gone")
+    get(cache, origin)
+    for condition in [
+        ("If-None-Match", '"v1"'),
+        ("If-Modified-Since", format_http_date(START + 9)),
+    ]:
+        reply, body = get(cache, origin, condition)
+        assert (reply.outcome, reply.response.status, body) == (CacheOutcome.HIT, status, b"gone")
 
 
 def test_the_clients_validators_stay_out_of_the_caches_revalidation(

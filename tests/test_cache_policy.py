@@ -79,6 +79,19 @@ def test_a_comma_inside_a_quoted_string_does_not_split() -> None:
     assert split_list('a, "b, c", d') == ["a", '"b, c"', "d"]
 
 
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ['max-age=60, ext="x, no-store'],
+        ['private="a, no-store'],
+        ['ext="never closed', "no-store"],
+    ],
+)
+def test_a_quote_that_never_closes_cannot_hide_the_directives_after_it(lines: list[str]) -> None:
+    cc = parse_cache_control(h(*(("Cache-Control", line) for line in lines)))
+    assert cc.has("no-store")
+
+
 def test_the_first_of_duplicate_directives_wins_across_lines() -> None:
     cc = parse_cache_control(h(("Cache-Control", "max-age=1800"), ("Cache-Control", "max-age=1")))
     assert cc.seconds("max-age") == 1800
@@ -371,6 +384,19 @@ def test_headers_to_store_drops_per_connection_and_withheld_fields_and_adds_date
     assert stored.get("date") == date()
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["Keep-Alive", "Proxy-Authenticate", "Proxy-Authentication-Info", "Proxy-Authorization"]
+    + ["Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"],
+)
+def test_hop_by_hop_and_proxy_credential_fields_are_never_stored(name: str) -> None:
+    # RFC 9111 3.1: Proxy-Authenticate, Proxy-Authentication-Info, Proxy-Authorization "MUST NOT
+    # be stored"; hop-by-hop fields describe one connection, not the response.
+    stored = headers_to_store(h((name, "x"), ("Set-Cookie", "a=b"), ("Date", date())), NOW)
+    assert name not in stored
+    assert stored.get("set-cookie") == "a=b"
+
+
 def test_freshen_replaces_fields_keeps_the_rest_and_never_content_length() -> None:
     stored = h(("Content-Length", "5"), ("X-A", "old"), ("Set-Cookie", "a=1"), ("X-Keep", "k"))
     update = h(
@@ -460,6 +486,14 @@ def test_vary_key_normalises_whitespace_lines_and_name_case() -> None:
     assert not vary_matches(key, h(("Foo", "1, 2"), ("Bar", "y")))
 
 
+def test_caseless_selecting_fields_ignore_case_and_others_do_not() -> None:
+    key = vary_key(
+        h(("Vary", "Accept-Language, Foo")), h(("Accept-Language", "en-GB"), ("Foo", "a"))
+    )
+    assert vary_matches(key, h(("Accept-Language", "EN-gb"), ("Foo", "a")))
+    assert not vary_matches(key, h(("Accept-Language", "en-GB"), ("Foo", "A")))
+
+
 def test_an_absent_field_matches_only_an_absent_field() -> None:
     key = vary_key(h(("Vary", "Foo")), h())
     assert vary_matches(key, h(("Other", "1")))
@@ -473,6 +507,27 @@ def test_unsafe_success_invalidates_the_url_and_same_origin_locations() -> None:
         "http://a.test/new",
     ]
     assert invalidation_targets("M-SEARCH", "http://a.test/", Response(200)) == ["http://a.test/"]
+
+
+@pytest.mark.parametrize(
+    ("location", "target"),
+    [
+        ("HTTP://A.test:80/new#top", "http://a.test/new"),
+        ("//a.TEST/new?q=1", "http://a.test/new?q=1"),
+        ("http://a.test", "http://a.test/"),
+        ("http://a.test:8080/new", None),  # another port is another origin
+        ("https://a.test/new", None),
+        ("http://a.test:99999/new", None),  # not a URL at all
+    ],
+)
+def test_locations_are_spelt_like_cache_keys_before_invalidating(
+    location: str, target: str | None
+) -> None:
+    """The proxy keys ``Target.url``: lower-case host, no default port, no fragment."""
+    targets = invalidation_targets(
+        "PUT", "http://a.test/list", Response(200, h(("Location", location)))
+    )
+    assert targets == ["http://a.test/list"] + ([target] if target else [])
 
 
 def test_safe_methods_and_errors_invalidate_nothing() -> None:
