@@ -63,7 +63,7 @@ Fetch = Callable[[Request], tuple[Response, Iterator[bytes]]]
 _CHUNK = 64 * 1024
 #: Request fields a store cannot honour: ranges, and the preconditions that RFC 9111 4.3.2
 #: leaves to the origin server (If-Match, If-Unmodified-Since).
-_NOT_FOR_THE_STORE = ("range", "if-range", "if-match", "if-unmodified-since")
+_NOT_FOR_THE_STORE = frozenset({"range", "if-range", "if-match", "if-unmodified-since"})
 _NO_BODY = (204, 304)
 
 
@@ -148,14 +148,15 @@ class HttpCache:
         ex = _Exchange(request, url, fetch, rules.request_directives(request.headers))
         if request.method not in ("GET", "HEAD"):
             return self._pass_through(ex, "method")
-        if any(name in request.headers for name in _NOT_FOR_THE_STORE):
+        if not _NOT_FOR_THE_STORE.isdisjoint(request.headers.names()):
             return self._pass_through(ex, "bypass")
         entry, fwd = self._store.lookup(url, request.headers)
         if entry is not None:
             decision = self._reuse(ex, entry)
             if decision.usable:
                 outcome = CacheOutcome.STALE if decision.stale else CacheOutcome.HIT
-                return self._from_store(ex, entry, CacheStatus(hit=True), outcome)
+                status = CacheStatus(hit=True, ttl=decision.ttl)
+                return self._from_store(ex, entry, status, outcome)
             fwd = decision.fwd
         if ex.directives.has("only-if-cached"):  # RFC 9111 5.2.1.7: "respond ... with a 504"
             return self._only_if_cached()
@@ -180,7 +181,8 @@ class HttpCache:
         self, ex: _Exchange, entry: Entry, status: CacheStatus, outcome: CacheOutcome
     ) -> CacheReply:
         """Build the reply from a stored response: current Age, the client's 304, HEAD."""
-        status = replace(status, ttl=self._reuse(ex, entry).ttl)
+        if status.ttl is None:
+            status = replace(status, ttl=self._reuse(ex, entry).ttl)
         headers = entry.headers.copy()
         # RFC 9111 4: a stored response used without validation "MUST generate an Age header
         # field" holding its current age, replacing any it came with.
@@ -196,8 +198,14 @@ class HttpCache:
             body = self._replay(entry.body) if ex.request.method == "GET" else _nothing()
         return self._reply(head, body, status, outcome)
 
-    def _replay(self, body: bytes) -> Generator[bytes, None, None]:
+    def _replay(self, body: bytes) -> Iterator[bytes]:
         """Yield a stored body in chunks, counting what the client actually took."""
+        if len(body) <= _CHUNK:  # one piece: counted now, no generator needed
+            self._store.count("bytes_served_from_cache", len(body))
+            return iter((body,))
+        return self._replay_chunks(body)
+
+    def _replay_chunks(self, body: bytes) -> Generator[bytes, None, None]:
         for start in range(0, len(body), _CHUNK):
             chunk = body[start : start + _CHUNK]
             self._store.count("bytes_served_from_cache", len(chunk))
@@ -270,7 +278,7 @@ class HttpCache:
         decision = self._reuse(ex, entry)
         if not decision.usable:
             return None
-        status = CacheStatus(fwd=fwd, collapsed=True)
+        status = CacheStatus(fwd=fwd, ttl=decision.ttl, collapsed=True)
         outcome = CacheOutcome.STALE if decision.stale else CacheOutcome.HIT
         return self._from_store(ex, entry, status, outcome)
 

@@ -166,10 +166,15 @@ def _parse_directives(value: str) -> CacheControl:
     return CacheControl(MappingProxyType(directives))
 
 
+_NO_DIRECTIVES = CacheControl(MappingProxyType({}))
+
+
 def request_directives(headers: Headers) -> CacheControl:
     """A request's directives; ``Pragma: no-cache`` counts only without Cache-Control (RFC 9111 5.4)."""
     if "cache-control" in headers:
         return parse_cache_control(headers)
+    if "pragma" not in headers:
+        return _NO_DIRECTIVES  # the usual request
     pragma = {token.lower() for token in headers.get_list("pragma")}
     return CacheControl({"no-cache": None} if "no-cache" in pragma else {})
 

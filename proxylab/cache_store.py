@@ -119,7 +119,9 @@ class CacheStore:
                 return None, "vary-miss"
             # RFC 9111 4.1: if several match, "the most recent response (as determined by the
             # Date header field)" is used.
-            best = max(matching, key=lambda e: (e.timing.date_value, e.timing.response_time))
+            best = matching[0]
+            if len(matching) > 1:
+                best = max(matching, key=lambda e: (e.timing.date_value, e.timing.response_time))
             self._entries.move_to_end((url, best.vary))
             return best, "miss"
 

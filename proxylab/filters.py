@@ -498,8 +498,18 @@ class FilterPolicy:
         rules += [parse_pattern(text, "allow") for text in allow]
         return cls(tuple(rules), "deny" if allow else "allow", clock)
 
+    @property
+    def unconditional(self) -> Decision | None:
+        """With no rules, the decision every request gets; ``None`` when rules must look.
+
+        Lets the proxy skip describing the request for a policy that cannot look at it.
+        """
+        return None if self._table else self._fallback
+
     def decide(self, req: FilterRequest) -> Decision:
         """The decision of the first rule that matches ``req``, else the default's."""
+        if not self._table:
+            return self._fallback
         now = self.clock()
         for rule, decision in self._table:
             if rule.matches(req, now):

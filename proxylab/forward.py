@@ -177,7 +177,8 @@ class ForwardProxy:
         self, conn: ClientConnection, target: Target, method: str, record: _Record
     ) -> bool:
         """Apply the filter; on a block, answer 403 with the block page and return False."""
-        decision = self.settings.filters.decide(
+        policy = self.settings.filters
+        decision = policy.unconditional or policy.decide(
             FilterRequest(
                 conn.client_ip, method, target.host, target.port, target.path, target.scheme
             )

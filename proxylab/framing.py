@@ -118,18 +118,20 @@ def split_field_section(raw: bytes) -> list[str]:
     return lines
 
 
-def field_pairs(lines: list[str]) -> list[tuple[str, str]]:
-    """``(name, value)`` for each line after the start line, with the value's OWS stripped.
+def field_pairs(lines: list[str]) -> Headers:
+    """The field lines after the start line as ``Headers``, each value's OWS stripped.
 
     RFC 9112 5: field-line = field-name ":" OWS field-value OWS. ``split_field_section``
-    already checked that each name is a token right before the colon.
+    already checked that each name is a token right before the colon. The lower-case
+    names that ``Headers`` keeps for look-ups are made in the same loop.
     """
-    fields: list[tuple[str, str]] = []
-    append = fields.append
+    items: list[tuple[str, str]] = []
+    keys: list[str] = []
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        append((name, value.strip(" \t")))
-    return fields
+        items.append((name, value.strip(" \t")))
+        keys.append(name.lower())
+    return Headers.from_lowered(items, keys)
 
 
 def _diagnose(text: bytes) -> ProtocolError:
@@ -480,7 +482,7 @@ class BodyDecoder:
         lines = split_field_section(b"\n" + buffer[position:end])
         if len(lines) - 1 > self._limits.max_header_count:
             raise HeadersTooLarge("The trailer section has too many fields.")
-        self._trailers = Headers(field_pairs(lines))
+        self._trailers = field_pairs(lines)
         self._done = True
         return end
 

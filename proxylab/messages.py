@@ -24,7 +24,7 @@ Layer 1: imports only ``errors``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from proxylab.errors import ProtocolError
@@ -132,6 +132,21 @@ class Headers:
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
 
+    def names(self) -> Sequence[str]:
+        """The field names in lower case, in order (one per line, repeats included).
+
+        Read-only: it is the list the look-ups use, handed out without a copy.
+        """
+        return self._keys
+
+    def keyed(self) -> Iterator[tuple[str, tuple[str, str]]]:
+        """Each field as ``(lower-case name, (name, value))``, in order.
+
+        For code that decides field by field what to keep (hop-by-hop stripping, privacy):
+        the lower-case name is already known, so it is not computed again.
+        """
+        return zip(self._keys, self._items, strict=True)
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -148,10 +163,10 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        try:
-            return self._items[self._keys.index(name.lower())][1]
-        except ValueError:
+        lower = name.lower()
+        if lower not in self._keys:  # cheaper than catching index()'s ValueError
             return default
+        return self._items[self._keys.index(lower)][1]
 
     def count(self, name: str) -> int:
         """How many field lines are named ``name`` (e.g. exactly one ``Host``, RFC 9112 3.2)."""
@@ -190,29 +205,27 @@ class Headers:
             return
         first = self._keys.index(lower)
         self._items[first] = (name, value)
-        if lower in self._keys[first + 1 :]:
-            self._keep(lambda index, key: index <= first or key != lower)
+        self._delete(lower, after=first)
 
     def remove(self, name: str) -> None:
         """Drop every line of ``name`` (no error if absent)."""
-        lower = name.lower()
-        if lower in self._keys:
-            self._keep(lambda _, key: key != lower)
+        self._delete(name.lower())
 
     def remove_all(self, names: Iterable[str]) -> None:
         """Drop every line whose lower-cased name is in ``names``."""
-        drop = {name.lower() for name in names}
-        if not drop.isdisjoint(self._keys):
-            self._keep(lambda _, key: key not in drop)
+        for lower in {name.lower() for name in names}.intersection(self._keys):
+            self._delete(lower)
 
-    def _keep(self, wanted: Callable[[int, str], bool]) -> None:
-        pairs = [
-            (key, item)
-            for index, (key, item) in enumerate(zip(self._keys, self._items, strict=True))
-            if wanted(index, key)
-        ]
-        self._keys = [key for key, _ in pairs]
-        self._items = [item for _, item in pairs]
+    def _delete(self, lower: str, after: int = -1) -> None:
+        """Delete the lines named ``lower`` that come after position ``after``, in place.
+
+        Only a few lines ever go, so each is found by ``index`` (a loop in C) and deleted,
+        rather than rebuilding both lists in Python.
+        """
+        keys, items = self._keys, self._items
+        for _ in range(keys.count(lower) - (after >= 0)):
+            index = keys.index(lower, after + 1)
+            del keys[index], items[index]
 
     def copy(self) -> Headers:
         """A copy that can be changed without touching this one."""
@@ -237,8 +250,12 @@ def cookie_value(headers: Headers, name: str) -> str | None:
 
 
 def _persistent(version: str, headers: Headers) -> bool:
-    if "connection" not in headers:  # the common case, answered without parsing
+    value = headers.get("connection")
+    if value is None:  # the common case, answered without parsing
         return version != "HTTP/1.0"
+    lowered = value.lower()
+    if lowered == "keep-alive" and headers.count("connection") == 1:  # the next most common
+        return True
     tokens = connection_tokens(headers)
     return "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
 

@@ -163,8 +163,7 @@ class PrivacyPolicy:
         keys: list[str] = []
         removed: dict[str, str] = {}  # lower-case name -> note, first spelling wins
         drop, prefixes = self._drop, self._prefixes
-        for item in headers:
-            lower = item[0].lower()
+        for lower, item in headers.keyed():
             if lower in drop or (prefixes and lower.startswith(prefixes)):
                 verb = "scrubbed" if lower in self.scrub else "removed"
                 removed.setdefault(lower, f"{verb} {item[0]}")

@@ -75,13 +75,12 @@ def strip_hop_by_hop(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Hea
     proxy hides ``Server``) builds ``HOP_BY_HOP | {...}`` once at setup. Also dropped:
     the names a ``Connection`` field lists, and ``Content-Length`` when the message was
     chunked (RFC 9112 6.3: Transfer-Encoding overrides it, and a length that does not
-    match the re-framed body would corrupt the stream). One pass, one ``lower()`` a field.
+    match the re-framed body would corrupt the stream). One pass over the fields.
     """
     items: list[tuple[str, str]] = []
     keys: list[str] = []
     listed: list[str] = []
-    for item in headers:
-        lower = item[0].lower()
+    for lower, item in headers.keyed():
         if lower not in drop:
             items.append(item)
             keys.append(lower)
@@ -90,8 +89,10 @@ def strip_hop_by_hop(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Hea
         elif lower == "transfer-encoding":
             listed.append("content-length")
     kept = Headers.from_lowered(items, keys)
+    # "Connection: keep-alive" is the usual case: it lists nothing that is still there.
+    listed = [name for token in listed if (name := token.strip().lower()) not in drop]
     if listed:
-        kept.remove_all(token.strip() for token in listed)
+        kept.remove_all(listed)
     return kept
 
 

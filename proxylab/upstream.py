@@ -135,6 +135,23 @@ class UpstreamConnection:
         except OSError:
             raise UpstreamError(f"The upstream connection broke {doing}.") from None
 
+    def take_whole_body(self, framing: Framing) -> bytes | None:
+        """The whole body when it already arrived with the head, else ``None``.
+
+        The usual case for a small response: the server wrote head and body together, so
+        one read brought both. Then there is nothing to stream and the connection is free
+        at once.
+        """
+        if framing.kind is BodyKind.NONE:
+            return b""
+        length, max_body = framing.length, self.limits.max_body
+        if framing.kind is not BodyKind.LENGTH or len(self._buffer) < length:
+            return None
+        if max_body is not None and length > max_body:
+            return None  # the streaming path reports the error
+        body, self._buffer = self._buffer[:length], self._buffer[length:]
+        return body
+
     def read_body(
         self, framing: Framing, done: Callable[[UpstreamConnection], None]
     ) -> Iterator[bytes]:
@@ -207,6 +224,16 @@ class UpstreamReply:
     reused: bool
     started: float
     head_received: float
+    body_read: bool = False
+
+    def abandon(self) -> None:
+        """Close the connection when the body was left unread: its state is unknown then.
+
+        A body that came whole with the head (``body_read``) was read already and its
+        connection is back in the pool, maybe carrying another request: it stays open.
+        """
+        if not self.body_read:
+            self.connection.close()
 
 
 class ConnectionPool:
@@ -359,8 +386,14 @@ class ConnectionPool:
         connection.reusable = (
             response.keep_alive and request.keep_alive and framing.kind is not BodyKind.UNTIL_CLOSE
         )
-        body = connection.read_body(framing, self.release)
-        return UpstreamReply(response, body, connection, reused, started, time.monotonic())
+        whole = connection.take_whole_body(framing)
+        if whole is None:
+            body = connection.read_body(framing, self.release)
+        else:
+            self.release(connection)
+            body = iter((whole,) if whole else ())
+        now = time.monotonic()
+        return UpstreamReply(response, body, connection, reused, started, now, whole is not None)
 
 
 def relay(

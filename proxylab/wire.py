@@ -103,7 +103,7 @@ class HeadParser:
     long before a line feed shows up, and an endless head with 431.
     """
 
-    __slots__ = ("_buffer", "_done", "_limits", "_line_ok", "_request", "_scan")
+    __slots__ = ("_buffer", "_done", "_leftover", "_limits", "_line_ok", "_request", "_scan")
 
     def __init__(
         self, kind: Literal["request", "response"], limits: Limits = DEFAULT_LIMITS
@@ -113,6 +113,7 @@ class HeadParser:
         self._request = kind == "request"
         self._limits = limits
         self._buffer = bytearray()
+        self._leftover = b""
         self._scan = 0  # where the search for the empty line resumes
         self._line_ok = False  # the first line is known to be within its limit
         self._done = False
@@ -120,22 +121,29 @@ class HeadParser:
     @property
     def leftover(self) -> bytes:
         """Bytes received after the head: the start of the body or of the next message."""
-        return bytes(self._buffer) if self._done else b""
+        return self._leftover
 
     @property
     def buffered(self) -> int:
         """How many received bytes are not yet part of a returned head."""
-        return len(self._buffer)
+        return len(self._buffer) + len(self._leftover)
 
     def feed(self, data: bytes) -> Request | Response | None:
         """Add ``data``; return the head once it is complete, else ``None``.
 
         After the head was returned, further bytes are simply added to ``leftover``.
         """
+        if self._done:
+            self._leftover += data
+            return None
+        if not self._buffer and data[:1] not in (b"\r", b"\n"):
+            # The usual case: the whole head came in one read. It is parsed straight
+            # from ``data``, without first copying it into the buffer.
+            match = _BLANK_LINE.search(data)
+            if match is not None:
+                return self._finish(data, match.end())
         buffer = self._buffer
         buffer += data
-        if self._done:
-            return None
         if self._request and buffer and buffer[0] in b"\r\n":
             self._skip_empty_lines()
         # Resume the search a couple of bytes back: the empty line may straddle two feeds.
@@ -144,11 +152,15 @@ class HeadParser:
             self._scan = max(0, len(buffer) - 2)
             self._check_partial()
             return None
-        end = match.end()
-        raw = bytes(buffer[:end])
-        del buffer[:end]
+        received = bytes(buffer)
+        buffer.clear()
+        return self._finish(received, match.end())
+
+    def _finish(self, received: bytes, end: int) -> Request | Response:
+        """The head is ``received[:end]``; what follows it is kept as ``leftover``."""
         self._done = True
-        return self._parse(raw)
+        self._leftover = received[end:]
+        return self._parse(received[:end])
 
     def _skip_empty_lines(self) -> None:
         # RFC 9112 2.2: "a server that is expecting to receive and parse a request-line
@@ -202,7 +214,7 @@ class HeadParser:
         return _make_response(lines[0], fields)
 
 
-def _make_request(line: str, fields: list[tuple[str, str]]) -> Request:
+def _make_request(line: str, headers: Headers) -> Request:
     parts = line.split(" ")
     if len(parts) != 3:
         raise ProtocolError("The request line must be: METHOD SP target SP HTTP-version.")
@@ -211,7 +223,6 @@ def _make_request(line: str, fields: list[tuple[str, str]]) -> Request:
     if method not in _COMMON_METHODS and not _TOKEN.fullmatch(method):
         raise ProtocolError("The request method is not a token (RFC 9110 9.1).")
     _check_target(method, target)
-    headers = Headers(fields)
     hosts = headers.count("host")
     # RFC 9112 3.2: "A server MUST respond with a 400 (Bad Request) status code to any
     # HTTP/1.1 request message that lacks a Host header field and to any request message
@@ -251,7 +262,7 @@ def _check_target(method: str, target: str) -> None:
         raise ProtocolError("The target must be a /path or an absolute URL (RFC 9112 3.2).")
 
 
-def _make_response(line: str, fields: list[tuple[str, str]]) -> Response:
+def _make_response(line: str, headers: Headers) -> Response:
     # RFC 9112 4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
     # Like h11 we also accept "HTTP/1.1 200" without the second SP: such servers exist.
     version, _, rest = line.partition(" ")
@@ -263,7 +274,7 @@ def _make_response(line: str, fields: list[tuple[str, str]]) -> Response:
     if status < 100:
         raise ProtocolError("The status code must be between 100 and 999 (RFC 9110 15).")
     # The reason phrase was already checked: HTAB, SP, VCHAR and obs-text only.
-    return Response(status, Headers(fields), reason, version)
+    return Response(status, headers, reason, version)
 
 
 def parse_request_head(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Request:
@@ -309,7 +320,7 @@ def _encode_head(start: str, headers: Headers) -> bytes:
     value start a new field or a new message (response splitting).
     """
     lines = [start]
-    lines += [f"{name}: {value}" for name, value in headers]
+    lines += map(": ".join, headers)  # ("Host", "a.test") -> "Host: a.test"
     text = "\r\n".join(lines) + "\r\n\r\n"
     if text.count("\n") != len(lines) + 1 or text.count("\r") != len(lines) + 1:
         raise ConfigError("A start line or field contains CR or LF; refusing to write it.")
