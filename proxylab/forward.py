@@ -225,7 +225,7 @@ class ForwardProxy:
     # -- plain HTTP ------------------------------------------------------------------
     def _forward(self, conn: ClientConnection, request: Request, record: _Record) -> None:
         target = self._target(request)
-        record.target = target.url
+        record.target = url = target.url
         if not self._check_filter(conn, target, request.method, record):
             self._drain(conn, request)
             return
@@ -245,7 +245,7 @@ class ForwardProxy:
             return end_to_end(reply.response), reply.body
 
         if self.cache is not None:
-            reply = self.cache.exchange(outgoing, target.url, fetch)
+            reply = self.cache.exchange(outgoing, url, fetch)
             response, pieces, record.cache = reply.response, reply.body, reply.outcome.value
         else:
             response, pieces = fetch(outgoing)

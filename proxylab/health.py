@@ -225,6 +225,9 @@ class HealthChecker:
         self._active = RiseFall(self.policy.rise, self.policy.fall)
         self._down: set[Backend] = set()  # DOWN by the active state machine
         self._ramp: dict[Backend, float] = {}  # slow start: when it came back up
+        # True while nobody is down, out, ramping or has failures counted: the
+        # per-request path reads this one flag, without the lock (see _settle)
+        self._quiet = True
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -237,12 +240,13 @@ class HealthChecker:
     # -- the per-request questions -----------------------------------------------------
     def healthy(self, backends: Sequence[Backend]) -> list[Backend]:
         """The members of ``backends`` that may get traffic now, in the same order."""
-        if not (self._down or self._passive.any_out or self._ramp):
+        if self._quiet:
             return list(backends)  # the common case: everyone is fine
         with self._lock:
             released = self._passive.release_expired() if self._passive.any_out else []
             alive = [b for b in backends if b not in self._down and not self._passive.is_out(b)]
             chosen = self._ramp_filter(alive) if self._ramp else alive
+            self._settle()
         for backend in released:
             self._announce(backend, HealthState.UP, "passive", "fail_timeout elapsed")
         return chosen
@@ -274,14 +278,26 @@ class HealthChecker:
                 out = self._active.mark_down(backend)
                 self._down.add(backend)
                 self._ramp.pop(backend, None)
+            self._settle()
         if out:
             self._announce(backend, HealthState.DOWN, "passive", reason)
 
     def report_success(self, backend: Backend) -> None:
         """A real exchange with ``backend`` went well (cheap when nothing is counted)."""
-        if self._passive.counting:
+        if not self._quiet and self._passive.counting:
             with self._lock:
                 self._passive.success(backend)
+                self._settle()
+
+    def _settle(self) -> None:
+        """Recompute ``_quiet`` after a change of state (called with the lock held).
+
+        The per-request methods read the flag without the lock. A request that reads it
+        just before another thread's change acts on the state of a moment ago: what the
+        unlocked check did before, one attribute instead of four tests and two calls.
+        """
+        passive = self._passive
+        self._quiet = not (self._down or self._ramp or passive.any_out or passive.counting)
 
     # -- active checks -----------------------------------------------------------------
     def probe(self, backend: Backend) -> tuple[bool, str]:
@@ -318,6 +334,7 @@ class HealthChecker:
                 self._down.discard(backend)
                 if self.policy.slow_start > 0:
                     self._ramp[backend] = self.clock()
+            self._settle()
         if changed is not None:
             self._announce(backend, changed, "active", reason)
 

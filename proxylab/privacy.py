@@ -36,6 +36,7 @@ Layer 2: imports only ``errors`` and ``messages``; no sockets, no threads.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -159,6 +160,19 @@ class PrivacyPolicy:
         ``version`` is the HTTP version of the request as received from the client
         (``"1.1"`` or ``"HTTP/1.1"``); it becomes the received-protocol of our Via element.
         """
+        if self._prefixes or not self._drop.isdisjoint(headers.names()):
+            out, changes = self._without_revealing_fields(headers)
+        else:  # the usual request: none of its fields says who the client is
+            out, changes = headers.copy(), []
+        if self.level is PrivacyLevel.TRANSPARENT:
+            # The de facto rule: each proxy appends the address it received the request from.
+            changes.append(_append_element(out, "X-Forwarded-For", client_ip))
+        if self.level is not PrivacyLevel.ELITE:
+            changes.append(_append_element(out, "Via", _via_element(version, self.via_token)))
+        return PrivacyResult(out, tuple(changes))
+
+    def _without_revealing_fields(self, headers: Headers) -> tuple[Headers, list[str]]:
+        """A copy without the fields this level removes, and a note for each name removed."""
         kept: list[tuple[str, str]] = []
         keys: list[str] = []
         removed: dict[str, str] = {}  # lower-case name -> note, first spelling wins
@@ -170,14 +184,7 @@ class PrivacyPolicy:
             else:
                 kept.append(item)
                 keys.append(lower)
-        out = Headers.from_lowered(kept, keys)
-        changes = list(removed.values())
-        if self.level is PrivacyLevel.TRANSPARENT:
-            # The de facto rule: each proxy appends the address it received the request from.
-            changes.append(_append_element(out, "X-Forwarded-For", client_ip))
-        if self.level is not PrivacyLevel.ELITE:
-            changes.append(_append_element(out, "Via", _via_element(version, self.via_token)))
-        return PrivacyResult(out, tuple(changes))
+        return Headers.from_lowered(kept, keys), list(removed.values())
 
     def response_headers(self, headers: Headers, version: str = "1.1") -> Headers:
         """The response fields for the client: ``response_via`` with this policy's settings."""
@@ -236,6 +243,7 @@ def _via_elements(value: str) -> list[str]:
     return [element.strip() for element in elements if element.strip()]
 
 
+@functools.lru_cache(maxsize=64)  # a pure function asked the same question every request
 def _via_element(version: str, via_token: str) -> str:
     """``1.1 proxylab``: RFC 9110 7.6.3 says the protocol name is omitted when it is HTTP."""
     protocol = version[5:] if version.upper().startswith("HTTP/") else version

@@ -109,7 +109,8 @@ class StatsTable:
         """The request to ``name`` is over after ``duration`` s; ``failed``: 502/504 kind."""
         with self._lock:
             counters = self._counters[name]
-            counters.current = max(0, counters.current - 1)
+            if counters.current > 0:  # an end without a start must not go below zero
+                counters.current -= 1
             counters.bytes_out += bytes_out
             if failed:
                 counters.failures += 1

@@ -214,9 +214,13 @@ def _theirs(parse: Callable[..., T], *args: Any) -> T:
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpstreamReply:
-    """A response head from upstream, its streaming body, and timing."""
+    """A response head from upstream, its streaming body, and timing.
+
+    A handle on a live connection rather than a value, so not frozen (which would also
+    cost eight ``object.__setattr__`` calls on every request).
+    """
 
     response: Response
     body: Iterator[bytes]

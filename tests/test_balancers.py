@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
 import random
 import threading
 import zlib
@@ -59,6 +62,16 @@ def test_backends_are_values() -> None:
     assert len({Backend("a", 1), Backend("a", 1), Backend("b", 1)}) == 2
     with pytest.raises(AttributeError):
         Backend("a", 1).weight = 3  # type: ignore[misc]
+
+
+def test_backends_keep_their_value_semantics_through_copies() -> None:
+    # the hash is computed once and cached; copies must not carry a stale one
+    backend = Backend("a", 1, 2, name="kitchen")
+    for copied in (pickle.loads(pickle.dumps(backend)), copy.deepcopy(backend)):
+        assert copied == backend and hash(copied) == hash(backend)
+        assert {backend: "here"}[copied] == "here"
+    assert repr(Backend("a", 1)) == "Backend(host='a', port=1, weight=1, name='a:1')"
+    assert dataclasses.replace(backend, weight=3) == Backend("a", 1, 3, name="kitchen")
 
 
 @pytest.mark.parametrize("weight", [0, -1])

@@ -100,6 +100,17 @@ def test_checker_filters_and_records_events_for_passive_changes() -> None:
     ]
 
 
+def test_checker_forgives_counted_failures_after_a_success() -> None:
+    checker = HealthChecker([A, B], HealthPolicy(max_fails=2), clock=FakeClock())
+    checker.report_failure(A)  # counted, not yet out
+    assert checker.healthy([A, B]) == [A, B]
+    checker.report_success(A)  # forgiven: the next failure counts from zero again
+    checker.report_failure(A)
+    assert checker.healthy([A, B]) == [A, B]
+    checker.report_failure(A)
+    assert checker.healthy([A, B]) == [B]
+
+
 def test_with_active_checks_a_passive_failure_waits_for_rise_good_probes() -> None:
     clock = FakeClock()
     checker = HealthChecker([A], HealthPolicy(path="/health", rise=2), clock=clock)

@@ -22,10 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from proxylab.balancers import Backend, make_balancer
+from proxylab.balancers import Backend, RoundRobin, make_balancer
 from proxylab.messages import Headers, Request, Response, reason_phrase
 from proxylab.metrics import Event, EventLog
 from proxylab.reverse import ReverseProxy, ReverseSettings, Route
+from proxylab.reverse_routes import Site
 from proxylab.server import ClientConnection, Server, Timeouts
 
 pytestmark = pytest.mark.timeout(30)
@@ -247,6 +248,28 @@ def test_p2c_routes_requests() -> None:
     ):
         names = {who(c.get(f"{server.url}/")) for _ in range(30)}
     assert len(names) >= 2
+
+
+def test_a_balancer_that_learns_is_told_of_every_exchange() -> None:
+    class Learning(RoundRobin):  # overrides on_end only
+        def __init__(self) -> None:
+            super().__init__()
+            self.ended: list[tuple[str, int]] = []
+
+        def on_end(self, backend: Backend, status: int, duration: float) -> None:
+            self.ended.append((backend.name, status))
+
+    balancer = Learning()
+    assert Site(Route("/", balancer=balancer)).learns
+    assert not Site(Route("/", balancer="round-robin")).learns  # the proxy skips the no-ops
+    assert Site(Route("/", balancer="least-connections")).learns
+    with (
+        kitchens("a") as (a,),
+        reverse_proxy([a.backend], balancer) as (server, _),
+        client() as c,
+    ):
+        assert c.get(f"{server.url}/").status_code == 200
+    assert balancer.ended == [(a.backend.name, 200)]
 
 
 @pytest.mark.skipif(
