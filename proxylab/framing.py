@@ -181,8 +181,12 @@ class Framing:
 
 
 _NO_BODY = Framing(BodyKind.NONE)
-_CHUNKED = Framing(BodyKind.CHUNKED)
-_UNTIL_CLOSE = Framing(BodyKind.UNTIL_CLOSE)
+_CHUNKED_BODY = Framing(BodyKind.CHUNKED)
+_UNTIL_CLOSE_BODY = Framing(BodyKind.UNTIL_CLOSE)
+
+# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
+_NONE, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
+_UNTIL_CLOSE = BodyKind.UNTIL_CLOSE
 
 
 def request_framing(request: Request, limits: Limits = DEFAULT_LIMITS) -> Framing:
@@ -198,13 +202,13 @@ def request_framing(request: Request, limits: Limits = DEFAULT_LIMITS) -> Framin
         if lengths:
             raise ProtocolError("The request has both Transfer-Encoding and Content-Length.")
         _check_request_codings(codings, request.version)
-        return _CHUNKED
+        return _CHUNKED_BODY
     if not lengths:
         return _NO_BODY
     length = _content_length(lengths)
     if limits.max_body is not None and length > limits.max_body:
         raise BodyTooLarge(f"The request body is over the limit of {limits.max_body} bytes.")
-    return Framing(BodyKind.LENGTH, length)
+    return Framing(_LENGTH, length)
 
 
 def _check_request_codings(codings: list[str], version: str) -> None:
@@ -247,10 +251,10 @@ def response_framing(response: Response, request_method: str) -> Framing:
         # Rule 3: Transfer-Encoding overrides Content-Length. Rule 4: chunked last means
         # chunked; otherwise "the message body length is determined by reading the
         # connection until it is closed by the server".
-        return _CHUNKED if codings[-1] == "chunked" else _UNTIL_CLOSE
+        return _CHUNKED_BODY if codings[-1] == "chunked" else _UNTIL_CLOSE_BODY
     if length is not None:
-        return Framing(BodyKind.LENGTH, length)
-    return _UNTIL_CLOSE  # rule 8
+        return Framing(_LENGTH, length)
+    return _UNTIL_CLOSE_BODY  # rule 8
 
 
 def _framing_fields(headers: Headers) -> tuple[list[str], list[str] | None]:
@@ -350,10 +354,8 @@ class BodyDecoder:
         self._leftover = b""
         self._trailers = Headers()
         self._received = 0
-        self._done = framing.kind is BodyKind.NONE or (
-            framing.kind is BodyKind.LENGTH and framing.length == 0
-        )
-        if framing.kind is BodyKind.LENGTH:
+        self._done = framing.kind is _NONE or (framing.kind is _LENGTH and framing.length == 0)
+        if framing.kind is _LENGTH:
             self._count(framing.length)  # refuse a declared length over the limit at once
 
     @property
@@ -382,9 +384,9 @@ class BodyDecoder:
             self._leftover += data
             return []
         kind = self._framing.kind
-        if kind is BodyKind.LENGTH:
+        if kind is _LENGTH:
             return self._feed_length(data)
-        if kind is BodyKind.CHUNKED:
+        if kind is _CHUNKED:
             return self._feed_chunked(data)
         self._count(self._received + len(data))  # UNTIL_CLOSE: everything is body
         self._received += len(data)
@@ -394,7 +396,7 @@ class BodyDecoder:
         """The peer closed: this ends an ``UNTIL_CLOSE`` body, and is an error otherwise."""
         if self._done:
             return
-        if self._framing.kind is BodyKind.UNTIL_CLOSE:
+        if self._framing.kind is _UNTIL_CLOSE:
             self._done = True
             return
         # RFC 9112 8: "A message that uses a valid Content-Length is incomplete if the size

@@ -104,6 +104,10 @@ _PROXY_PREFIXES = ("x-forwarded-", "x-proxy-")
 _VIA_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?::[0-9]+)?")
 
 
+# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
+_TRANSPARENT, _ELITE = PrivacyLevel.TRANSPARENT, PrivacyLevel.ELITE
+
+
 @dataclass(frozen=True, slots=True)
 class PrivacyResult:
     """The request's fields as the origin will see them, and what changed (for the log)."""
@@ -164,10 +168,10 @@ class PrivacyPolicy:
             out, changes = self._without_revealing_fields(headers)
         else:  # the usual request: none of its fields says who the client is
             out, changes = headers.copy(), []
-        if self.level is PrivacyLevel.TRANSPARENT:
+        if self.level is _TRANSPARENT:
             # The de facto rule: each proxy appends the address it received the request from.
             changes.append(_append_element(out, "X-Forwarded-For", client_ip))
-        if self.level is not PrivacyLevel.ELITE:
+        if self.level is not _ELITE:
             changes.append(_append_element(out, "Via", _via_element(version, self.via_token)))
         return PrivacyResult(out, tuple(changes))
 
@@ -200,7 +204,7 @@ def response_via(
     version of the response as received from the origin.
     """
     out = headers.copy()
-    if level is not PrivacyLevel.ELITE:
+    if level is not _ELITE:
         _append_element(out, "Via", _via_element(version, via_token))
     return out
 
