@@ -93,9 +93,9 @@ _OUTCOME_COUNTER = dict(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Exchange:
-    """One client request on its way through the cache."""
+    """One client request on its way through the cache (a working record, never changed)."""
 
     request: Request
     url: str
@@ -156,7 +156,7 @@ class HttpCache:
             if decision.usable:
                 outcome = CacheOutcome.STALE if decision.stale else CacheOutcome.HIT
                 status = CacheStatus(hit=True, ttl=decision.ttl)
-                return self._from_store(ex, entry, status, outcome)
+                return self._from_store(ex, entry, status, outcome, decision.age)
             fwd = decision.fwd
         if ex.directives.has("only-if-cached"):  # RFC 9111 5.2.1.7: "respond ... with a 504"
             return self._only_if_cached()
@@ -178,15 +178,24 @@ class HttpCache:
         )
 
     def _from_store(
-        self, ex: _Exchange, entry: Entry, status: CacheStatus, outcome: CacheOutcome
+        self,
+        ex: _Exchange,
+        entry: Entry,
+        status: CacheStatus,
+        outcome: CacheOutcome,
+        age: float | None = None,
     ) -> CacheReply:
-        """Build the reply from a stored response: current Age, the client's 304, HEAD."""
-        if status.ttl is None:
-            status = replace(status, ttl=self._reuse(ex, entry).ttl)
+        """Build the reply from a stored response: current Age, the client's 304, HEAD.
+
+        ``status`` and ``age`` may come from the reuse decision already taken for it.
+        """
+        if status.ttl is None or age is None:
+            decision = self._reuse(ex, entry)
+            status = replace(status, ttl=decision.ttl) if status.ttl is None else status
+            age = decision.age
         headers = entry.headers.copy()
         # RFC 9111 4: a stored response used without validation "MUST generate an Age header
         # field" holding its current age, replacing any it came with.
-        age = entry.timing.current_age(self._clock())
         headers.set("Age", str(min(int(age), rules.DELTA_MAX)))
         if _not_modified_for_client(ex.request, entry):
             head = Response(304, validators.not_modified_headers(headers), reason_phrase(304))

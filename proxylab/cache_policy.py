@@ -240,13 +240,15 @@ class Reuse:
 
     ``stale`` says it is past its freshness lifetime; ``fwd`` is the RFC 9211 reason to go
     forward when it is not usable (``stale`` or ``request``); ``ttl`` is the remaining
-    freshness in seconds, negative when stale.
+    freshness in seconds, negative when stale; ``age`` is the current age it was judged at
+    (what the ``Age`` field of a reply built from it says).
     """
 
     usable: bool
     stale: bool
     fwd: str
     ttl: float
+    age: float = 0.0
 
 
 def _stale_forbidden(cc: CacheControl) -> bool:
@@ -275,9 +277,15 @@ class CachePolicy:
         )
         return DontStore(problem) if problem else Store()
 
-    def freshness_lifetime(self, status: int, headers: Headers, date_value: float) -> float:
-        """RFC 9111 4.2.1: seconds of freshness the origin granted (or the heuristic guessed)."""
-        cc = parse_cache_control(headers)
+    def freshness_lifetime(
+        self, status: int, headers: Headers, date_value: float, cc: CacheControl | None = None
+    ) -> float:
+        """RFC 9111 4.2.1: seconds of freshness the origin granted (or the heuristic guessed).
+
+        ``cc``: the response's Cache-Control, when the caller has parsed it already.
+        """
+        if cc is None:
+            cc = parse_cache_control(headers)
         for directive in ("s-maxage", "max-age"):  # a shared cache looks at s-maxage first
             seconds = cc.seconds(directive)
             if seconds is not None:
@@ -304,22 +312,22 @@ class CachePolicy:
         """RFC 9111 section 4: may this stored response answer a request with ``request_cc``?"""
         res_cc = parse_cache_control(headers)
         age = timing.current_age(now)
-        lifetime = self.freshness_lifetime(status, headers, timing.date_value)
+        lifetime = self.freshness_lifetime(status, headers, timing.date_value, res_cc)
         if res_cc.unqualified("no-cache"):
             # 5.2.2.4: "MUST NOT be used to satisfy any other request without forwarding it for
             # validation" - as if its freshness lifetime were zero.
             lifetime = 0.0
         ttl = lifetime - age
         if request_cc.has("no-cache"):  # 5.2.1.4: the client wants the origin to confirm
-            return Reuse(False, ttl <= 0, "request", ttl)
+            return Reuse(False, ttl <= 0, "request", ttl, age)
         max_age = request_cc.seconds("max-age")  # 5.2.1.1: age must be <= max-age
         young_enough = max_age is None or age <= max_age
         if ttl > 0:
             min_fresh = request_cc.seconds("min-fresh")  # 5.2.1.3
             usable = young_enough and (min_fresh is None or ttl >= min_fresh)
-            return Reuse(usable, False, "" if usable else "request", ttl)
+            return Reuse(usable, False, "" if usable else "request", ttl, age)
         usable = young_enough and _max_stale_allows(request_cc, res_cc, -ttl)
-        return Reuse(usable, True, "" if usable else "stale", ttl)
+        return Reuse(usable, True, "" if usable else "stale", ttl, age)
 
 
 def stale_on_error_allowed(
@@ -500,6 +508,12 @@ def invalidation_targets(method: str, url: str, response: Response) -> list[str]
 # -- Cache-Status ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)  # one or two cache names, asked on every reply
+def _sf_name(cache_name: str) -> str:
+    """The cache's name as an RFC 8941 token, or quoted when it is not one."""
+    return cache_name if _SF_TOKEN.fullmatch(cache_name) else f'"{cache_name}"'
+
+
 @dataclass(frozen=True, slots=True)
 class CacheStatus:
     """One cache's member of the Cache-Status field (RFC 9211 section 2).
@@ -519,8 +533,7 @@ class CacheStatus:
 
     def render(self, cache_name: str) -> str:
         """The field value, e.g. ``proxylab; fwd=stale; fwd-status=304; ttl=60``."""
-        name = cache_name if _SF_TOKEN.fullmatch(cache_name) else f'"{cache_name}"'
-        params = [name] + (["hit"] if self.hit else [])
+        params = [_sf_name(cache_name)] + (["hit"] if self.hit else [])
         params += [f"fwd={self.fwd}"] if self.fwd else []
         params += [f"fwd-status={self.fwd_status}"] if self.fwd_status is not None else []
         params += [f"ttl={round(self.ttl)}"] if self.ttl is not None else []

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from proxylab.errors import ClientTimeout, IncompleteMessage
 from proxylab.messages import Request, Response
 from proxylab.sockets import TIMEOUT_ERRORS, set_timeout
+from proxylab.splicing import SPLICE_AVAILABLE, Pipe
 from proxylab.wire import (
     BodyDecoder,
     BodyKind,
@@ -107,6 +109,7 @@ class ClientConnection:
         self._buffer = b""
         self._taken_over = False
         self._timeout: float | None = None
+        self._pipe: Pipe | None = None
 
     def _use_timeout(self, seconds: float) -> None:
         """Set the socket's timeout, skipping the system call when it is already right."""
@@ -204,6 +207,23 @@ class ClientConnection:
         """Send a whole small response in one write (head and body together)."""
         self.send(serialize_response_head(response) + body)
 
+    @property
+    def can_splice(self) -> bool:
+        """Can bytes be spliced to this client (Linux, and not TLS: see ``splicing``)?"""
+        return SPLICE_AVAILABLE and not isinstance(self.sock, ssl.SSLSocket)
+
+    def pipe(self) -> Pipe:
+        """This connection's pipe for splicing, made on first use (closed with it)."""
+        if self._pipe is None:
+            self._pipe = Pipe()
+        return self._pipe
+
+    def send_from_pipe(self, count: int) -> None:
+        """Splice the ``count`` bytes waiting in ``pipe()`` to the client, zero-copy."""
+        self.response_started = True
+        self.pipe().drain(self.sock.fileno(), count)
+        self.bytes_out += count
+
     def take_over(self) -> tuple[socket.socket, bytes]:
         """Hand the raw socket (and bytes already read) to a tunnel; the loop ends after."""
         self._taken_over = True
@@ -231,9 +251,12 @@ class ClientConnection:
             pass
 
     def close(self) -> None:
-        """Close the socket (idempotent)."""
+        """Close the socket and the splicing pipe, if any (idempotent)."""
         with contextlib.suppress(OSError):
             self.sock.close()
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
 
     def abort(self) -> None:
         """Shut the socket down so a thread blocked on it wakes up (used when stopping)."""

@@ -19,6 +19,9 @@ Key ideas:
 - The body is re-framed (RFC 9112 section 6): a known ``Content-Length`` is kept; without
   one an HTTP/1.1 client gets chunked encoding and an HTTP/1.0 client gets the body
   delimited by closing the connection. HEAD, 1xx, 204 and 304 responses have no body.
+- A large body of known length between two plain TCP sockets is spliced on Linux: it goes
+  from the upstream socket through a kernel pipe to the client without being copied into
+  Python (``splicing``, ``upstream.SpliceableBody``); everything else is copied piece by piece.
 - If the relay stops half way (the client went away, the upstream broke), the upstream
   connection is in an unknown state and must be closed, never returned to the pool:
   ``relay_response`` calls ``on_abandon`` then.
@@ -38,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from proxylab.connection import ClientConnection
 from proxylab.errors import ConfigError
 from proxylab.messages import HOP_BY_HOP, Headers, Request, Response, cookie_value
+from proxylab.upstream import SpliceableBody
 from proxylab.wire import BodyKind, encode_chunk, last_chunk, serialize_response_head
 
 __all__ = [
@@ -146,6 +150,8 @@ def relay_response(
     elif kind is _CHUNKED:
         headers.add("Transfer-Encoding", "chunked")
     pending = serialize_response_head(Response(response.status, headers, response.reason))
+    if kind is _LENGTH and isinstance(pieces, SpliceableBody) and conn.can_splice:
+        return _relay_spliced(conn, pending, pieces, on_abandon)
     sent, complete = 0, False
     try:
         for piece in pieces:
@@ -158,6 +164,23 @@ def relay_response(
             conn.send(tail)
     finally:
         _close(pieces)
+        if not complete and on_abandon is not None:
+            on_abandon()
+    return sent
+
+
+def _relay_spliced(
+    conn: ClientConnection,
+    head: bytes,
+    body: SpliceableBody,
+    on_abandon: Callable[[], None] | None,
+) -> int:
+    """The zero-copy way for a large body between plain sockets (see ``splicing``)."""
+    complete = False
+    try:
+        sent = body.splice_into(conn, head)
+        complete = True
+    finally:
         if not complete and on_abandon is not None:
             on_abandon()
     return sent

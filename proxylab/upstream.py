@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from proxylab.connection import write_body
+from proxylab.connection import ClientConnection, write_body
 from proxylab.errors import GatewayTimeout, ProtocolError, UpstreamError
 from proxylab.messages import Request, Response
 from proxylab.sockets import TIMEOUT_ERRORS, no_delay, set_timeout
+from proxylab.splicing import MIN_SPLICE, SPLICE_AVAILABLE, Pipe
 from proxylab.wire import (
     BodyDecoder,
     BodyKind,
@@ -51,7 +52,14 @@ from proxylab.wire import (
     serialize_request_head,
 )
 
-__all__ = ["ConnectionPool", "UpstreamConnection", "UpstreamReply", "open_connection", "relay"]
+__all__ = [
+    "ConnectionPool",
+    "SpliceableBody",
+    "UpstreamConnection",
+    "UpstreamReply",
+    "open_connection",
+    "relay",
+]
 
 RECV_SIZE = 65536
 #: Bytes moved per read in a CONNECT tunnel (into a buffer that is reused).
@@ -217,6 +225,75 @@ def _theirs(parse: Callable[..., T], *args: Any) -> T:
         ) from None
 
 
+class SpliceableBody:
+    """A large response body that can be read piece by piece, or spliced to a client.
+
+    Iterating gives the pieces exactly as ``UpstreamConnection.read_body`` does (the cache,
+    which keeps a copy, and TLS clients read it that way). ``splice_into`` instead moves it
+    through the client connection's pipe without copying it into Python (see
+    ``splicing``). Either way the connection goes back to the pool once the body was read
+    to its end, and is closed if it was not.
+    """
+
+    def __init__(
+        self,
+        connection: UpstreamConnection,
+        framing: Framing,
+        done: Callable[[UpstreamConnection], None],
+    ) -> None:
+        self._connection, self._framing, self._done = connection, framing, done
+        self._pieces: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._pieces is None:
+            self._pieces = self._connection.read_body(self._framing, self._done)
+        return next(self._pieces)
+
+    def close(self) -> None:
+        """Stop reading: an unfinished body closes its connection (as a generator does)."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
+    def splice_into(self, client: ClientConnection, head: bytes) -> int:
+        """Send ``head`` and the body to ``client``, splicing all but what was read already.
+
+        Returns the body's length. Upstream failures are 502/504 as when reading; a client
+        that went away raises ``OSError``. Either way the upstream connection is closed.
+        """
+        connection, length = self._connection, self._framing.length
+        early, connection._buffer = connection._buffer, b""  # came in with the head
+        remaining = length - len(early)
+        try:
+            client.send(head + early)
+            pipe, source = client.pipe(), connection.sock.fileno()
+            while remaining:
+                moved = _fill(pipe, source, remaining)
+                client.send_from_pipe(moved)
+                remaining -= moved
+        except BaseException:
+            connection.close()
+            raise
+        self._done(connection)
+        return length
+
+
+def _fill(pipe: Pipe, source: int, remaining: int) -> int:
+    """Splice the next part of a body from upstream into ``pipe``; errors as 502 / 504."""
+    try:
+        moved = pipe.fill(source, remaining)
+    except TIMEOUT_ERRORS:
+        raise GatewayTimeout("The upstream server timed out sending the body.") from None
+    except OSError:
+        raise UpstreamError("The upstream connection broke sending the body.") from None
+    if not moved:
+        raise UpstreamError(f"The upstream server closed {remaining} bytes before the body's end.")
+    return moved
+
+
 @dataclass(slots=True)
 class UpstreamReply:
     """A response head from upstream, its streaming body, and timing.
@@ -322,6 +399,19 @@ class ConnectionPool:
                     return
         connection.close()
 
+    def _body(self, connection: UpstreamConnection, framing: Framing) -> Iterator[bytes]:
+        """The body still to come: spliceable when large, plain TCP and of known length."""
+        spliceable = (
+            SPLICE_AVAILABLE
+            and framing.kind is _LENGTH
+            and framing.length >= MIN_SPLICE
+            and not isinstance(connection.sock, ssl.SSLSocket)
+            and (self.limits.max_body is None or framing.length <= self.limits.max_body)
+        )
+        if spliceable:
+            return SpliceableBody(connection, framing, self.release)
+        return connection.read_body(framing, self.release)
+
     def close(self) -> None:
         """Close every idle connection."""
         with self._lock:
@@ -395,7 +485,7 @@ class ConnectionPool:
         )
         whole = connection.take_whole_body(framing)
         if whole is None:
-            body = connection.read_body(framing, self.release)
+            body = self._body(connection, framing)
         else:
             self.release(connection)
             body = iter((whole,) if whole else ())

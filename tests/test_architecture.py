@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "tls": 3,
     "server": 3,
     "sockets": 3,
+    "splicing": 3,
     "upstream": 3,
     "health": 3,
     "accesslog": 3,
