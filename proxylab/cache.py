@@ -78,9 +78,13 @@ class CacheOutcome(enum.Enum):
     ONLY_IF_CACHED_MISS = "only-if-cached-miss"  # 504: nothing usable and no forwarding allowed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CacheReply:
-    """What to send to the client: head (with Age, Cache-Status, X-Cache), body and outcome."""
+    """What to send to the client: head (with Age, Cache-Status, X-Cache), body and outcome.
+
+    A handle on a body still to be streamed rather than a value, so not frozen (which
+    would cost three ``object.__setattr__`` calls on every request).
+    """
 
     response: Response
     body: Iterator[bytes]

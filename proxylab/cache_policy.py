@@ -514,9 +514,12 @@ def _sf_name(cache_name: str) -> str:
     return cache_name if _SF_TOKEN.fullmatch(cache_name) else f'"{cache_name}"'
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CacheStatus:
     """One cache's member of the Cache-Status field (RFC 9211 section 2).
+
+    Built on every reply through the cache, so a plain slots dataclass: a frozen one
+    sets its seven fields through ``object.__setattr__``, several times slower.
 
     ``hit``: answered from the store without going forward. ``fwd``: why the request went
     forward (uri-miss, vary-miss, stale, request, method, bypass). ``collapsed``: waited for

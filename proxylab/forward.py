@@ -53,7 +53,7 @@ from proxylab.messages import (
     parse_target,
 )
 from proxylab.metrics import Event, EventLog
-from proxylab.privacy import PrivacyPolicy, is_loop, response_via
+from proxylab.privacy import PrivacyPolicy, add_response_via, is_loop
 from proxylab.relaying import body_finished, end_to_end, relay_response, strip_hop_by_hop
 from proxylab.server import ClientConnection, Server, Timeouts
 from proxylab.upstream import ConnectionPool, open_connection, relay
@@ -279,9 +279,9 @@ class ForwardProxy:
         record: _Record,
     ) -> None:
         """Send the response head and stream the body, framed for this client."""
-        headers = response_via(
-            response.headers, self.settings.privacy.level, self.settings.privacy.via_token
-        )
+        # the response's fields are this exchange's own copy (see relaying.end_to_end)
+        headers = response.headers
+        add_response_via(headers, self.settings.privacy.level, self.settings.privacy.via_token)
         record.event.status = response.status
         content_type = response.headers.get("content-type")
         if content_type:

@@ -51,6 +51,7 @@ __all__ = [
     "PrivacyLevel",
     "PrivacyPolicy",
     "PrivacyResult",
+    "add_response_via",
     "is_loop",
     "response_via",
 ]
@@ -204,9 +205,16 @@ def response_via(
     version of the response as received from the origin.
     """
     out = headers.copy()
-    if level is not _ELITE:
-        _append_element(out, "Via", _via_element(version, via_token))
+    add_response_via(out, level, via_token, version)
     return out
+
+
+def add_response_via(
+    headers: Headers, level: PrivacyLevel, via_token: str = "proxylab", version: str = "1.1"
+) -> None:
+    """``response_via`` in place, for a caller that owns ``headers`` (saves a copy)."""
+    if level is not _ELITE:
+        _append_element(headers, "Via", _via_element(version, via_token))
 
 
 def is_loop(headers: Headers, via_token: str = "proxylab") -> bool:
