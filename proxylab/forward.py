@@ -235,25 +235,28 @@ class ForwardProxy:
             self._drain(conn, request)
             return
         framing = request_framing(request, conn.limits)
-        outgoing, changes = self._outgoing(conn, request, target, framing.kind)
-        record.event.privacy = "; ".join(changes)
         conn.continue_if_expected(request)
         body = conn.read_framed(framing) if framing.kind is not _NONE else None
         host, port = self._dial_address(target)
         record.event.upstream = f"{host}:{port}"
 
-        def fetch(outgoing_request: Request) -> tuple[Response, Iterator[bytes]]:
+        def fetch(wanted: Request) -> tuple[Response, Iterator[bytes]]:
+            """Forward ``wanted``: the client's request, or the cache's conditional version."""
+            outgoing, changes = self._outgoing(conn, wanted, target, framing.kind)
+            record.event.privacy = "; ".join(changes)
             reply = self.pool.exchange(
-                host, port, outgoing_request, body, framing.kind, tls=target.scheme == "https"
+                host, port, outgoing, body, framing.kind, tls=target.scheme == "https"
             )
             record.upstream_started = reply.head_received
             return end_to_end(reply.response), reply.body
 
         if self.cache is not None:
-            reply = self.cache.exchange(outgoing, url, fetch)
+            # The cache sees the client's request, as Squid's does: a hit is answered
+            # without building the request the origin would have seen.
+            reply = self.cache.exchange(request, url, fetch)
             response, pieces, record.event.cache = reply.response, reply.body, reply.outcome.value
         else:
-            response, pieces = fetch(outgoing)
+            response, pieces = fetch(request)
         self._respond(conn, request, response, pieces, record)
         if not body_finished(body):
             conn.keep_alive = False  # the body was not read to its end: the stream is unsynced

@@ -182,9 +182,11 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in order."""
         lower = name.lower()
-        if lower not in self._keys:
-            return []
-        return [item[1] for key, item in zip(self._keys, self._items, strict=True) if key == lower]
+        keys = self._keys
+        lines = keys.count(lower)
+        if lines < 2:  # the usual cases, answered without walking the fields in Python
+            return [self._items[keys.index(lower)][1]] if lines else []
+        return [item[1] for key, item in zip(keys, self._items, strict=True) if key == lower]
 
     def get_list(self, name: str) -> list[str]:
         """The comma-separated elements of a list-valued field, across all its lines.
