@@ -536,12 +536,19 @@ class CacheStatus:
 
     def render(self, cache_name: str) -> str:
         """The field value, e.g. ``proxylab; fwd=stale; fwd-status=304; ttl=60``."""
-        params = [_sf_name(cache_name)] + (["hit"] if self.hit else [])
-        params += [f"fwd={self.fwd}"] if self.fwd else []
-        params += [f"fwd-status={self.fwd_status}"] if self.fwd_status is not None else []
-        params += [f"ttl={round(self.ttl)}"] if self.ttl is not None else []
-        params += ["stored"] if self.stored else []
+        params = [_sf_name(cache_name)]
+        if self.hit:
+            params.append("hit")
+        if self.fwd:
+            params.append(f"fwd={self.fwd}")
+        if self.fwd_status is not None:
+            params.append(f"fwd-status={self.fwd_status}")
+        if self.ttl is not None:
+            params.append(f"ttl={round(self.ttl)}")
+        if self.stored:
+            params.append("stored")
         if self.collapsed is not None:
             params.append("collapsed" if self.collapsed else "collapsed=?0")
-        params += [f"detail={self.detail}"] if self.detail else []
+        if self.detail:
+            params.append(f"detail={self.detail}")
         return "; ".join(params)

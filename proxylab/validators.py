@@ -91,7 +91,9 @@ def parse_http_date(value: str | None, now: float) -> float | None:
     (``0``, ``UTC`` instead of ``GMT``, a missing comma, a one-digit hour) is invalid; letter
     case is forgiven. ``now`` places two-digit rfc850 years in the right century.
     """
-    text = (value or "").strip()
+    if not value:
+        return None  # absent: the usual case for request preconditions
+    text = value.strip()
     if match := _IMF.fullmatch(text):
         day, month, year, hour, minute, second = match.groups()
     elif match := _RFC850.fullmatch(text):
