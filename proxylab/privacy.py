@@ -109,9 +109,13 @@ _VIA_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?::[0-9]+)?")
 _TRANSPARENT, _ELITE = PrivacyLevel.TRANSPARENT, PrivacyLevel.ELITE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PrivacyResult:
-    """The request's fields as the origin will see them, and what changed (for the log)."""
+    """The request's fields as the origin will see them, and what changed (for the log).
+
+    Built for every forwarded request and handed straight to the caller, so a plain slots
+    dataclass (a frozen one costs two ``object.__setattr__`` calls more).
+    """
 
     headers: Headers
     changes: tuple[str, ...]

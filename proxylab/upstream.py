@@ -129,7 +129,10 @@ class UpstreamConnection:
         self.use_timeout(timeout)
         while True:
             if data:
-                head = _theirs(parser.feed, data)
+                try:
+                    head = parser.feed(data)
+                except ProtocolError as error:
+                    raise _their_fault(error) from None
                 if head is not None:
                     self._buffer = parser.leftover
                     assert isinstance(head, Response)
@@ -220,9 +223,11 @@ def _theirs(parse: Callable[..., T], *args: Any) -> T:
     try:
         return parse(*args)
     except ProtocolError as error:
-        raise UpstreamError(
-            f"The upstream server sent an invalid message: {error.message}"
-        ) from None
+        raise _their_fault(error) from None
+
+
+def _their_fault(error: ProtocolError) -> UpstreamError:
+    return UpstreamError(f"The upstream server sent an invalid message: {error.message}")
 
 
 class SpliceableBody:
