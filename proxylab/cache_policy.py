@@ -318,6 +318,8 @@ class CachePolicy:
             # validation" - as if its freshness lifetime were zero.
             lifetime = 0.0
         ttl = lifetime - age
+        if not request_cc.directives:  # the usual request: fresh is usable, stale is not
+            return Reuse(ttl > 0, ttl <= 0, "" if ttl > 0 else "stale", ttl, age)
         if request_cc.has("no-cache"):  # 5.2.1.4: the client wants the origin to confirm
             return Reuse(False, ttl <= 0, "request", ttl, age)
         max_age = request_cc.seconds("max-age")  # 5.2.1.1: age must be <= max-age
