@@ -49,10 +49,13 @@ def squid_line(event: Event) -> str:
         code = _SQUID_CODES.get(event.cache, "TCP_MISS")
     hierarchy = f"HIER_DIRECT/{event.upstream}" if event.upstream else "HIER_NONE/-"
     content_type = str(event.extra.get("content_type") or "-")
+    # str() and rjust() rather than format specs (":6d", ":03d"): one line per request,
+    # and a format spec is parsed again every time it is used
+    millis = str(round(event.duration * 1000)).rjust(6)
+    status = str(event.status) if event.status >= 100 else f"{event.status:03d}"
     return (
-        f"{event.time:.3f} {round(event.duration * 1000):6d} {event.client} "
-        f"{code}/{event.status:03d} {event.bytes_out} {event.method} {event.target} - "
-        f"{hierarchy} {content_type}\n"
+        f"{event.time:.3f} {millis} {event.client} {code}/{status} {event.bytes_out} "
+        f"{event.method} {event.target} - {hierarchy} {content_type}\n"
     )
 
 

@@ -347,6 +347,9 @@ class Target:
 
 
 _BAD_HOST_CHARACTERS = frozenset(" /\\@?#")
+# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
+_ORIGIN_FORM, _ABSOLUTE_FORM = TargetForm.ORIGIN, TargetForm.ABSOLUTE
+_AUTHORITY_FORM, _ASTERISK_FORM = TargetForm.AUTHORITY, TargetForm.ASTERISK
 
 
 def split_authority(authority: str, default_port: int) -> tuple[str, int]:
@@ -375,13 +378,13 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     """
     if method == "CONNECT":
         host, port = split_authority(target, 443)
-        return Target(TargetForm.AUTHORITY, "https", host, port, "")
+        return Target(_AUTHORITY_FORM, "https", host, port, "")
     if target == "*":
         host, port = split_authority(host_header or "", 80) if host_header else ("", 80)
-        return Target(TargetForm.ASTERISK, "http", host, port, "*")
+        return Target(_ASTERISK_FORM, "http", host, port, "*")
     if target.startswith("/"):
         host, port = split_authority(host_header, 80) if host_header else ("", 80)
-        return Target(TargetForm.ORIGIN, "http", host, port, target)
+        return Target(_ORIGIN_FORM, "http", host, port, target)
     scheme, sep, rest = target.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in ("http", "https"):
@@ -397,4 +400,4 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     host, port = split_authority(authority, 443 if scheme == "https" else 80)
     if not path.startswith("/"):
         path = "/" + path
-    return Target(TargetForm.ABSOLUTE, scheme, host, port, path)
+    return Target(_ABSOLUTE_FORM, scheme, host, port, path)
