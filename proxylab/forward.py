@@ -286,7 +286,7 @@ class ForwardProxy:
         headers = response.headers
         add_response_via(headers, self.settings.privacy.level, self.settings.privacy.via_token)
         record.event.status = response.status
-        content_type = response.headers.get("content-type")
+        content_type = headers.get("content-type")
         if content_type:
             record.event.extra["content_type"] = content_type
         relay_response(conn, request, response, headers, pieces)

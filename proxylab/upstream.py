@@ -129,10 +129,7 @@ class UpstreamConnection:
         self.use_timeout(timeout)
         while True:
             if data:
-                try:
-                    head = parser.feed(data)
-                except ProtocolError as error:
-                    raise _their_fault(error) from None
+                head = _theirs(parser.feed, data)
                 if head is not None:
                     self._buffer = parser.leftover
                     assert isinstance(head, Response)
@@ -223,11 +220,9 @@ def _theirs(parse: Callable[..., T], *args: Any) -> T:
     try:
         return parse(*args)
     except ProtocolError as error:
-        raise _their_fault(error) from None
-
-
-def _their_fault(error: ProtocolError) -> UpstreamError:
-    return UpstreamError(f"The upstream server sent an invalid message: {error.message}")
+        raise UpstreamError(
+            f"The upstream server sent an invalid message: {error.message}"
+        ) from None
 
 
 class SpliceableBody:
