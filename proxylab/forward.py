@@ -168,7 +168,8 @@ class ForwardProxy:
             raise LoopDetected()
 
     def _target(self, request: Request) -> Target:
-        target = parse_target(request.method, request.target, request.headers.get("host"))
+        # no Host look-up: the origin-form, the one form that needs it, is refused below
+        target = parse_target(request.method, request.target)
         if target.form is _ORIGIN_FORM:
             raise ProtocolError(
                 "This is a forward proxy: send the full URL (GET http://host/path), "
@@ -270,7 +271,7 @@ class ForwardProxy:
         headers.set("Host", target.host_header)
         if body_kind is _CHUNKED:
             headers.add("Transfer-Encoding", "chunked")
-        result = self.settings.privacy.apply(headers, conn.client_ip)
+        result = self.settings.privacy.apply(headers, conn.client_ip, handed_over=True)
         return Request(request.method, target.path, result.headers), result.changes
 
     def _respond(

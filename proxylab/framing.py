@@ -172,9 +172,14 @@ class BodyKind(enum.Enum):
     UNTIL_CLOSE = "until-close"  # everything until the server closes (responses only)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Framing:
-    """The decision ``request_framing``/``response_framing`` take for one message."""
+    """The decision ``request_framing``/``response_framing`` take for one message.
+
+    A value, but not ``frozen``: one is built for most messages, and a frozen dataclass
+    sets each field through ``object.__setattr__`` (2,600 more machine instructions, see
+    ``messages``). The shared ones below (``_NO_BODY`` ...) are never changed.
+    """
 
     kind: BodyKind
     length: int = 0
@@ -259,10 +264,11 @@ def response_framing(response: Response, request_method: str) -> Framing:
 
 def _framing_fields(headers: Headers) -> tuple[list[str], list[str] | None]:
     """The Content-Length values and the transfer codings (``None``: no such field)."""
-    lengths = _values(headers, "content-length")
-    encodings = _values(headers, "transfer-encoding")
-    if not encodings:
+    names = headers.names()  # a look through the names first: most messages lack one or both
+    lengths = _values(headers, "content-length") if "content-length" in names else []
+    if "transfer-encoding" not in names:
         return lengths, None
+    encodings = headers.get_all("transfer-encoding")
     codings = [c.strip().lower() for value in encodings for c in value.split(",")]
     codings = [c for c in codings if c]
     if not codings:

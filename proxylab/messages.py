@@ -31,6 +31,8 @@ Layer 1: imports only ``errors``.
 from __future__ import annotations
 
 import enum
+import functools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -352,12 +354,23 @@ _ORIGIN_FORM, _ABSOLUTE_FORM = TargetForm.ORIGIN, TargetForm.ABSOLUTE
 _AUTHORITY_FORM, _ASTERISK_FORM = TargetForm.AUTHORITY, TargetForm.ASTERISK
 
 
+#: absolute-form: scheme "://" authority, then the path and query. The authority ends at
+#: the first "/" or "?" (RFC 3986 3.2); what it may hold is checked by ``split_authority``.
+_ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?]*)(.*)", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=1024)
 def split_authority(authority: str, default_port: int) -> tuple[str, int]:
-    """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-case host and a port."""
+    """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-case host and a port.
+
+    Memoised (a pure function of two immutable values): a proxy sees the same few host
+    names again and again, and checking each character of a name costs more than a
+    look-up. Malformed authorities raise every time; exceptions are never cached.
+    """
     if authority.startswith("["):
-        host, _, rest = authority[1:].partition("]")
+        host, bracket, rest = authority[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
-        if rest and not rest.startswith(":"):
+        if not bracket or (rest and not rest.startswith(":")):
             raise ProtocolError("Malformed host in the request target.")
     else:
         host, _, port_text = authority.partition(":")
@@ -379,22 +392,19 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     if method == "CONNECT":
         host, port = split_authority(target, 443)
         return Target(_AUTHORITY_FORM, "https", host, port, "")
-    if target == "*":
-        host, port = split_authority(host_header or "", 80) if host_header else ("", 80)
-        return Target(_ASTERISK_FORM, "http", host, port, "*")
     if target.startswith("/"):
         host, port = split_authority(host_header, 80) if host_header else ("", 80)
         return Target(_ORIGIN_FORM, "http", host, port, target)
-    scheme, sep, rest = target.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in ("http", "https"):
+    if target == "*":
+        host, port = split_authority(host_header, 80) if host_header else ("", 80)
+        return Target(_ASTERISK_FORM, "http", host, port, "*")
+    url = _ABSOLUTE_URL.match(target)
+    if url is None:
         raise ProtocolError("The request target must be a path or an http:// URL.")
-    end = len(rest)
-    for stop in "/?":  # the authority ends at the first "/" or "?"
-        found = rest.find(stop, 0, end)
-        if found >= 0:
-            end = found
-    authority, path = rest[:end], rest[end:]
+    scheme, authority, path = url.groups()
+    scheme = scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ProtocolError("The request target must be a path or an http:// URL.")
     if "@" in authority:
         raise ProtocolError("User information in the request target is not allowed.")
     host, port = split_authority(authority, 443 if scheme == "https" else 80)

@@ -75,9 +75,12 @@ class EventLog:
         self._listeners: tuple[Callable[[Event], None], ...] = ()
 
     def record(self, event: Event) -> None:
-        """Add one event and tell the listeners."""
-        with self._lock:
-            self._events.append(event)
+        """Add one event and tell the listeners.
+
+        No lock: ``deque.append`` is thread-safe by itself (the ``collections`` docs say
+        so), and this runs once per request. The lock guards the rest (listeners, copies).
+        """
+        self._events.append(event)
         for listener in self._listeners:
             listener(event)
 
@@ -93,8 +96,7 @@ class EventLog:
 
     def snapshot(self, source: str | None = None) -> list[Event]:
         """A copy of the events so far, optionally only those from ``source``."""
-        with self._lock:
-            events = list(self._events)
+        events = list(self._events.copy())  # one atomic copy, even while others append
         return events if source is None else [e for e in events if e.source == source]
 
     def rows(self, source: str | None = None) -> list[dict[str, Any]]:

@@ -163,16 +163,20 @@ class PrivacyPolicy:
         """Build a policy from command-line words, e.g. ``from_names("elite", ["cookie"])``."""
         return cls(_level(level), frozenset(scrub), via_token)
 
-    def apply(self, headers: Headers, client_ip: str, version: str = "1.1") -> PrivacyResult:
+    def apply(
+        self, headers: Headers, client_ip: str, version: str = "1.1", *, handed_over: bool = False
+    ) -> PrivacyResult:
         """The request fields the origin will see; ``headers`` itself is left untouched.
 
         ``version`` is the HTTP version of the request as received from the client
         (``"1.1"`` or ``"HTTP/1.1"``); it becomes the received-protocol of our Via element.
+        With ``handed_over=True`` the caller gives ``headers`` away (a copy it made itself):
+        they may then be changed and returned rather than copied once more.
         """
         if self._prefixes or not self._drop.isdisjoint(headers.names()):
             out, changes = self._without_revealing_fields(headers)
         else:  # the usual request: none of its fields says who the client is
-            out, changes = headers.copy(), []
+            out, changes = (headers if handed_over else headers.copy()), []
         if self.level is _TRANSPARENT:
             # The de facto rule: each proxy appends the address it received the request from.
             changes.append(_append_element(out, "X-Forwarded-For", client_ip))
