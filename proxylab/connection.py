@@ -122,29 +122,38 @@ class ClientConnection:
         """The next request head, or ``None`` when the client closed or went idle too long."""
         self.response_started = False
         self.bytes_out = 0
-        parser = HeadParser("request", self.limits)
         data, self._buffer = self._buffer, b""
-        if not data and not self._wait_for_first_byte():
-            return None
+        if not data:
+            data = self._wait_for_first_byte()
+            if not data:
+                return None
         self.idle = False
-        deadline = time.monotonic() + self.timeouts.head
-        data = data or self._buffer
-        self._buffer = b""
-        while True:
-            request = parser.feed(data)
-            if request is not None:
-                self._buffer = parser.leftover
-                return request  # type: ignore[return-value]
-            data = self._recv_before(deadline)
+        parser = HeadParser("request", self.limits)
+        request = parser.feed(data)  # the usual case: the whole head came in one read
+        if request is None:
+            request = self._read_rest_of_head(parser)
+        self._buffer = parser.leftover
+        return request  # type: ignore[return-value]
 
-    def _wait_for_first_byte(self) -> bool:
+    def _wait_for_first_byte(self) -> bytes:
+        """What the client sends next; ``b""`` if it closed or stayed idle too long."""
         self._use_timeout(self.timeouts.idle)
         try:
-            data = self.sock.recv(RECV_SIZE)
+            return self.sock.recv(RECV_SIZE)
         except OSError:  # includes TIMEOUT_ERRORS: an idle client is simply let go
-            return False
-        self._buffer = data
-        return bool(data)
+            return b""
+
+    def _read_rest_of_head(self, parser: HeadParser) -> Request | Response:
+        """Read until the head is complete, all of it before one deadline.
+
+        One deadline for the whole head, not a timeout per read: a client that trickles
+        a byte at a time would otherwise reset a per-read timeout forever (slowloris).
+        """
+        deadline = time.monotonic() + self.timeouts.head
+        while True:
+            head = parser.feed(self._recv_before(deadline))
+            if head is not None:
+                return head
 
     def _recv_before(self, deadline: float) -> bytes:
         remaining = deadline - time.monotonic()

@@ -314,6 +314,20 @@ def test_access_log_formats(tmp_path: Any, forward_proxy: StartProxy) -> None:
     assert '"GET http://origin.test/text HTTP/1.1" 200' in (tmp_path / "clf.log").read_text()
 
 
+def test_access_log_lines_reach_the_file_without_more_traffic(tmp_path: Any) -> None:
+    from proxylab.accesslog import AccessLog
+    from proxylab.lab import wait_until
+    from proxylab.metrics import Event
+
+    path = tmp_path / "squid.log"
+    with AccessLog(str(path), flush_interval=0.01) as log:
+        log.record(Event(1.0, "forward", client="127.0.0.1", method="GET", target="http://a.test/"))
+        # no close, no further record: the background flush alone must bring the line out
+        assert wait_until(lambda: "http://a.test/" in path.read_text(), timeout=5.0)
+    assert not log._flusher.is_alive()
+    log.record(Event(2.0, "forward"))  # after close: ignored, no error
+
+
 def test_json_event_rows(forward_proxy: StartProxy) -> None:
     server, proxy = forward_proxy()
     with httpx.Client(proxy=server.url) as client:
