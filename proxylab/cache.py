@@ -77,6 +77,10 @@ class CacheOutcome(enum.Enum):
     BYPASS = "bypass"  # the cache stood aside (method, Range, If-Match ...)
     ONLY_IF_CACHED_MISS = "only-if-cached-miss"  # 504: nothing usable and no forwarding allowed
 
+    # Each reply looks its outcome up in a set and a dict. Members are singletons, so their
+    # identity is a fine hash; Enum's own __hash__ (a hash of the name) is Python code.
+    __hash__ = object.__hash__
+
 
 @dataclass(slots=True)
 class CacheReply:
@@ -182,9 +186,7 @@ class HttpCache:
     # -- answering from the store ----------------------------------------------------------
 
     def _reuse(self, ex: _Exchange, entry: Entry) -> Reuse:
-        return self.policy.reuse(
-            entry.status, entry.headers, entry.timing, ex.directives, self._clock()
-        )
+        return self.policy.reuse(entry.freshness, ex.directives, self._clock())
 
     def _from_store(
         self,
@@ -206,22 +208,23 @@ class HttpCache:
         # RFC 9111 4: a stored response used without validation "MUST generate an Age header
         # field" holding its current age, replacing any it came with.
         headers.set("Age", str(min(int(age), rules.DELTA_MAX)))
+        body: Iterator[bytes]
         if _not_modified_for_client(ex.request, entry):
             head = Response(304, validators.not_modified_headers(headers), reason_phrase(304))
-            body: Iterator[bytes] = _nothing()
+            body, served = _nothing(), 0
         else:
             if entry.status not in _NO_BODY and "content-length" not in headers:
                 headers.set("Content-Length", str(len(entry.body)))
             head = Response(entry.status, headers, entry.reason)
-            body = self._replay(entry.body) if ex.request.method == "GET" else _nothing()
-        return self._reply(head, body, status, outcome)
+            is_get = ex.request.method == "GET"
+            body, served = self._replay(entry.body) if is_get else (_nothing(), 0)
+        return self._reply(head, body, status, outcome, served)
 
-    def _replay(self, body: bytes) -> Iterator[bytes]:
-        """Yield a stored body in chunks, counting what the client actually took."""
-        if len(body) <= _CHUNK:  # one piece: counted now, no generator needed
-            self._store.count("bytes_served_from_cache", len(body))
-            return iter((body,))
-        return self._replay_chunks(body)
+    def _replay(self, body: bytes) -> tuple[Iterator[bytes], int]:
+        """Yield a stored body in chunks; also the bytes to count with the reply, if any."""
+        if len(body) <= _CHUNK:  # one piece: counted with the reply, no generator needed
+            return iter((body,)), len(body)
+        return self._replay_chunks(body), 0  # counted as the client takes each chunk
 
     def _replay_chunks(self, body: bytes) -> Generator[bytes, None, None]:
         for start in range(0, len(body), _CHUNK):
@@ -230,12 +233,16 @@ class HttpCache:
             yield chunk
 
     def _reply(
-        self, head: Response, body: Iterator[bytes], status: CacheStatus, outcome: CacheOutcome
-    ) -> CacheReply:
-        """Stamp Cache-Status (appended, RFC 9211 2) and X-Cache, and count the outcome."""
+        self, head: Response, body: Iterator[bytes], status: CacheStatus, outcome: CacheOutcome,
+        served: int = 0,
+    ) -> CacheReply:  # fmt: skip
+        """Stamp Cache-Status (appended, RFC 9211 2) and X-Cache, and count the reply.
+
+        ``served``: bytes of a stored body already handed over (counted with the outcome).
+        """
         head.headers.add("Cache-Status", status.render(self.name))
         head.headers.set("X-Cache", "HIT" if outcome in _FROM_STORE else "MISS")
-        self._store.count(_OUTCOME_COUNTER[outcome])
+        self._store.count_reply(_OUTCOME_COUNTER[outcome], served)
         return CacheReply(head, body, outcome)
 
     def _only_if_cached(self) -> CacheReply:
@@ -358,7 +365,8 @@ class HttpCache:
         # no-cache="..." or Connection, or carry Proxy-Authentication-Info).
         merged = validators.freshen_headers(entry.headers, update)
         headers = rules.headers_to_store(merged, timing.response_time)
-        fresh = replace(entry, headers=headers, timing=timing)
+        freshness = self.policy.freshness(entry.status, headers, timing)
+        fresh = replace(entry, headers=headers, timing=timing, freshness=freshness)
         self._store.put(ex.url, fresh)
         return fresh
 
@@ -390,8 +398,8 @@ class HttpCache:
                 body = _nothing()
         else:
             body = _primed(self._stream_and_store(upstream, pending, flight))
-            lifetime = self.policy.freshness_lifetime(head.status, head.headers, timing.date_value)
-            ttl = lifetime - timing.current_age(timing.response_time)
+            stored = pending.entry.freshness  # judged on the fields as stored
+            ttl = stored.lifetime - stored.current_age(timing.response_time)
             status = replace(status, stored=True, ttl=ttl)
         return self._reply(head, body, status, CacheOutcome.MISS)
 
@@ -404,7 +412,8 @@ class HttpCache:
             return None  # too big: never buffer it
         headers = rules.headers_to_store(response.headers, timing.response_time)
         vary = rules.vary_key(response.headers, ex.request.headers)
-        entry = Entry(response.status, response.reason, headers, b"", vary, timing)
+        freshness = self.policy.freshness(response.status, headers, timing)
+        entry = Entry(response.status, response.reason, headers, b"", vary, timing, freshness)
         return _Pending(ex.url, ex.request.headers, entry, length)
 
     def _stream_and_store(

@@ -10,7 +10,9 @@ conditional requests, the 304) is the subject of ``validators``; its names are r
 Key ideas:
 - Freshness is a race between two numbers (RFC 9111 4.2): the *freshness lifetime* the origin
   granted (``s-maxage``, ``max-age``, ``Expires`` or a heuristic) and the *current age* the cache
-  computes from ``Date``, ``Age`` and its own clock. Fresh while lifetime > age.
+  computes from ``Date``, ``Age`` and its own clock. Fresh while lifetime > age. Only the clock
+  moves while a response is stored, so the rest is worked out once (``Freshness``) and each
+  request adds the time the response has spent in the store.
 - A stale response is not wrong, only unconfirmed: the cache may still use it after a cheap
   conditional request (a 304 answer) or, where the client or origin allows it, serve it stale.
 - Directives are parsed once, carefully: commas inside quoted strings do not split (but a quote
@@ -60,6 +62,7 @@ __all__ = [
     "CachePolicy",
     "CacheStatus",
     "DontStore",
+    "Freshness",
     "Reuse",
     "Store",
     "StoreDecision",
@@ -171,9 +174,10 @@ _NO_DIRECTIVES = CacheControl(MappingProxyType({}))
 
 def request_directives(headers: Headers) -> CacheControl:
     """A request's directives; ``Pragma: no-cache`` counts only without Cache-Control (RFC 9111 5.4)."""
-    if "cache-control" in headers:
+    names = headers.names()  # asked twice of every request: one list, no lower-casing
+    if "cache-control" in names:
         return parse_cache_control(headers)
-    if "pragma" not in headers:
+    if "pragma" not in names:
         return _NO_DIRECTIVES  # the usual request
     pragma = {token.lower() for token in headers.get_list("pragma")}
     return CacheControl({"no-cache": None} if "no-cache" in pragma else {})
@@ -206,14 +210,38 @@ class Timing:
         date_value = response_time if date is None else date
         return cls(request_time, response_time, date_value, parse_age(headers))
 
-    def current_age(self, now: float) -> float:
-        """RFC 9111 4.2.3, line by line: how old the response is at ``now``."""
+    def corrected_initial_age(self) -> float:
+        """RFC 9111 4.2.3, line by line: how old the response already was on arrival."""
         apparent_age = max(0.0, self.response_time - self.date_value)
         response_delay = self.response_time - self.request_time
         corrected_age_value = self.age_value + response_delay
-        corrected_initial_age = max(apparent_age, corrected_age_value)
+        return max(apparent_age, corrected_age_value)
+
+    def current_age(self, now: float) -> float:
+        """RFC 9111 4.2.3: its age on arrival plus the time it has spent here since."""
         resident_time = now - self.response_time
-        return corrected_initial_age + resident_time
+        return self.corrected_initial_age() + resident_time
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """What a stored response says about its own reuse, worked out once when it is stored.
+
+    The freshness lifetime and the age on arrival depend only on the stored fields, the
+    timing and the policy, never on the request or the clock. So the cache computes them
+    when it stores or freshens a response, and a hit only adds the time spent in the store.
+    """
+
+    lifetime: float  # 4.2.1: from s-maxage, max-age, Expires or the heuristic
+    no_cache: bool  # 5.2.2.4: unqualified no-cache, so never reused without validation
+    initial_age: float  # 4.2.3: corrected_initial_age
+    response_time: float
+    directives: CacheControl  # the response's Cache-Control, for the max-stale rules
+
+    def current_age(self, now: float) -> float:
+        """RFC 9111 4.2.3, as ``Timing.current_age``, with the first part done in advance."""
+        resident_time = now - self.response_time
+        return self.initial_age + resident_time
 
 
 # -- decisions -----------------------------------------------------------------------------
@@ -309,18 +337,21 @@ class CachePolicy:
             return 0.0
         return min(self.heuristic_max, self.heuristic_fraction * max(0.0, date - last_modified))
 
-    def reuse(
-        self, status: int, headers: Headers, timing: Timing, request_cc: CacheControl, now: float
-    ) -> Reuse:
-        """RFC 9111 section 4: may this stored response answer a request with ``request_cc``?"""
-        res_cc = parse_cache_control(headers)
-        age = timing.current_age(now)
-        lifetime = self.freshness_lifetime(status, headers, timing.date_value, res_cc)
-        if res_cc.unqualified("no-cache"):
-            # 5.2.2.4: "MUST NOT be used to satisfy any other request without forwarding it for
-            # validation" - as if its freshness lifetime were zero.
-            lifetime = 0.0
-        ttl = lifetime - age
+    def freshness(self, status: int, headers: Headers, timing: Timing) -> Freshness:
+        """The reuse facts of a stored response that do not change while it is stored."""
+        cc = parse_cache_control(headers)
+        lifetime = self.freshness_lifetime(status, headers, timing.date_value, cc)
+        initial_age = timing.corrected_initial_age()
+        return Freshness(
+            lifetime, cc.unqualified("no-cache"), initial_age, timing.response_time, cc
+        )
+
+    def reuse(self, stored: Freshness, request_cc: CacheControl, now: float) -> Reuse:
+        """RFC 9111 section 4: may a stored response answer a request with ``request_cc``?"""
+        age = stored.current_age(now)
+        # 5.2.2.4: a no-cache response "MUST NOT be used to satisfy any other request without
+        # forwarding it for validation" - as if its freshness lifetime were zero.
+        ttl = (0.0 if stored.no_cache else stored.lifetime) - age
         if not request_cc.directives:  # the usual request: fresh is usable, stale is not
             return Reuse(ttl > 0, ttl <= 0, "" if ttl > 0 else "stale", ttl, age)
         if request_cc.has("no-cache"):  # 5.2.1.4: the client wants the origin to confirm
@@ -331,7 +362,7 @@ class CachePolicy:
             min_fresh = request_cc.seconds("min-fresh")  # 5.2.1.3
             usable = young_enough and (min_fresh is None or ttl >= min_fresh)
             return Reuse(usable, False, "" if usable else "request", ttl, age)
-        usable = young_enough and _max_stale_allows(request_cc, res_cc, -ttl)
+        usable = young_enough and _max_stale_allows(request_cc, stored.directives, -ttl)
         return Reuse(usable, True, "" if usable else "stale", ttl, age)
 
 
@@ -466,6 +497,8 @@ def vary_key(response_headers: Headers, request_headers: Headers) -> VaryKey:
 
 def vary_matches(key: VaryKey, request_headers: Headers) -> bool:
     """Whether a new request presents the same selecting values (absent matches only absent)."""
+    if not key:  # the response had no Vary (the usual case): every request matches
+        return True
     return all(_selecting_value(request_headers, name) == value for name, value in key)
 
 
@@ -541,19 +574,19 @@ class CacheStatus:
 
     def render(self, cache_name: str) -> str:
         """The field value, e.g. ``proxylab; fwd=stale; fwd-status=304; ttl=60``."""
-        params = [_sf_name(cache_name)]
+        text = _sf_name(cache_name)
         if self.hit:
-            params.append("hit")
+            text += "; hit"
         if self.fwd:
-            params.append(f"fwd={self.fwd}")
+            text += f"; fwd={self.fwd}"
         if self.fwd_status is not None:
-            params.append(f"fwd-status={self.fwd_status}")
+            text += f"; fwd-status={self.fwd_status}"
         if self.ttl is not None:
-            params.append(f"ttl={round(self.ttl)}")
+            text += f"; ttl={round(self.ttl)}"
         if self.stored:
-            params.append("stored")
+            text += "; stored"
         if self.collapsed is not None:
-            params.append("collapsed" if self.collapsed else "collapsed=?0")
+            text += "; collapsed" if self.collapsed else "; collapsed=?0"
         if self.detail:
-            params.append(f"detail={self.detail}")
-        return "; ".join(params)
+            text += f"; detail={self.detail}"
+        return text

@@ -177,10 +177,13 @@ def client_not_modified(request_headers: Headers, stored: Headers, received: flo
     RFC 9110 13.2.2: If-None-Match (weak comparison, ``*``) wins over If-Modified-Since.
     RFC 9111 4.3.2: without Last-Modified, compare with Date or with the time of receipt.
     """
-    if "if-none-match" in request_headers:
+    names = request_headers.names()  # asked on every hit: one list, no lower-casing
+    if "if-none-match" in names:
         tags = split_list(", ".join(request_headers.get_all("if-none-match")))
         etag = stored.get("etag")
         return "*" in tags or (etag is not None and _opaque(etag) in map(_opaque, tags))
+    if "if-modified-since" not in names:
+        return False  # the usual request: no conditional of its own
     since = parse_http_date(request_headers.get("if-modified-since"), received)
     if since is None:
         return False

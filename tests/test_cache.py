@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from proxylab.cache import CacheOutcome, CacheReply, HttpCache
-from proxylab.cache_policy import Timing
+from proxylab.cache_policy import CachePolicy, Timing
 from proxylab.cache_store import CacheStore, Entry
 from proxylab.errors import UpstreamError
 from proxylab.lab import wait_until
@@ -173,6 +173,18 @@ def test_ttl_and_age_move_with_the_clock(
     assert (header(reply, "age"), header(reply, "cache-status")) == ("59", "proxylab; hit; ttl=1")
     clock.advance(1)
     assert get(cache, origin)[0].outcome is not CacheOutcome.HIT
+
+
+def test_a_stored_miss_reports_the_ttl_is_the_one_its_stored_copy_is_judged_by(
+    cache: HttpCache, origin: ScriptedOrigin
+) -> None:
+    # no-cache="Expires": the copy is stored without its Expires (RFC 9111 5.2.2.4), so it
+    # has no freshness of its own, whatever the relayed head promised.
+    expires = ("Expires", format_http_date(START + 60))
+    origin.answer(200, ("Cache-Control", 'no-cache="Expires"'), expires)
+    first, _ = get(cache, origin)
+    assert header(first, "cache-status") == "proxylab; fwd=uri-miss; fwd-status=200; ttl=0; stored"
+    assert get(cache, origin)[0].outcome is CacheOutcome.MISS
 
 
 def test_a_date_is_added_when_the_origin_sent_none(cache: HttpCache, clock: Clock) -> None:
@@ -752,7 +764,9 @@ def test_lru_eviction_under_byte_pressure(clock: Clock, origin: ScriptedOrigin) 
 
 def test_the_store_alone_evicts_the_least_recently_looked_up() -> None:
     # CacheStore needs no origin, clock or threads: entries, a byte budget and lookups.
-    entry = Entry(200, "OK", Headers(), b"x" * 100, (), Timing(START, START, START, 0))
+    timing = Timing(START, START, START, 0)
+    freshness = CachePolicy().freshness(200, Headers(), timing)
+    entry = Entry(200, "OK", Headers(), b"x" * 100, (), timing, freshness)
     store = CacheStore(max_bytes=3 * entry.size)
     for name in "abc":
         store.put(f"http://s.test/{name}", entry)

@@ -303,9 +303,8 @@ def test_vary_star_is_never_stored_and_the_decision_says_why() -> None:
 def reuse(cc: str, request_cc: str = "", age: int = 0, status: int = 200) -> tuple[bool, bool, str]:
     headers = h(("Cache-Control", cc), ("Date", date()))
     request_headers = h(("Cache-Control", request_cc)) if request_cc else h()
-    decision = POLICY.reuse(
-        status, headers, fresh_timing(), request_directives(request_headers), NOW + age
-    )
+    stored = POLICY.freshness(status, headers, fresh_timing())
+    decision = POLICY.reuse(stored, request_directives(request_headers), NOW + age)
     return decision.usable, decision.stale, decision.fwd
 
 
@@ -317,7 +316,8 @@ def test_fresh_is_usable_and_stale_is_not() -> None:
 def test_the_age_header_counts_towards_staleness() -> None:
     headers = h(("Cache-Control", "max-age=10"), ("Date", date()), ("Age", "15"))
     timing = Timing.of(headers, NOW, NOW)
-    assert not POLICY.reuse(200, headers, timing, request_directives(h()), NOW).usable
+    stored = POLICY.freshness(200, headers, timing)
+    assert not POLICY.reuse(stored, request_directives(h()), NOW).usable
 
 
 def test_a_no_cache_response_is_revalidated_even_when_fresh() -> None:
