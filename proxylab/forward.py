@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from proxylab.cache import HttpCache
+from proxylab.cache import CacheOutcome, HttpCache
 from proxylab.errors import (
     ConfigError,
     Forbidden,
@@ -68,6 +68,8 @@ _NOT_FORWARDED = HOP_BY_HOP | {"expect"}
 # Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
 _NONE, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
 _ORIGIN_FORM, _ASTERISK_FORM = TargetForm.ORIGIN, TargetForm.ASTERISK
+#: ``outcome.value`` runs Python code on 3.10/3.11 (enum's property); a dict look-up does not
+_OUTCOME_NAMES = {outcome: outcome.value for outcome in CacheOutcome}
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,8 @@ class ForwardProxy:
             # The cache sees the client's request, as Squid's does: a hit is answered
             # without building the request the origin would have seen.
             reply = self.cache.exchange(request, url, fetch)
-            response, pieces, record.event.cache = reply.response, reply.body, reply.outcome.value
+            response, pieces = reply.response, reply.body
+            record.event.cache = _OUTCOME_NAMES[reply.outcome]
         else:
             response, pieces = fetch(request)
         self._respond(conn, request, response, pieces, record)

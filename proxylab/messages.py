@@ -212,7 +212,8 @@ class Headers:
         """Replace every line of ``name`` by one line, in place of the first."""
         lower = name.lower()
         if lower not in self._keys:
-            self.add(name, value)
+            self._items.append((name, value))
+            self._keys.append(lower)
             return
         first = self._keys.index(lower)
         self._items[first] = (name, value)
@@ -240,7 +241,9 @@ class Headers:
 
     def copy(self) -> Headers:
         """A copy that can be changed without touching this one."""
-        return Headers.from_lowered(list(self._items), list(self._keys))
+        copy = Headers.__new__(Headers)  # not __init__: the lower-case names are known
+        copy._items, copy._keys = self._items.copy(), self._keys.copy()
+        return copy
 
     def items(self) -> list[tuple[str, str]]:
         """The field lines as a new list of ``(name, value)`` pairs."""
