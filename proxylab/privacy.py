@@ -221,8 +221,13 @@ def add_response_via(
     headers: Headers, level: PrivacyLevel, via_token: str = "proxylab", version: str = "1.1"
 ) -> None:
     """``response_via`` in place, for a caller that owns ``headers`` (saves a copy)."""
-    if level is not _ELITE:
-        _append_element(headers, "Via", _via_element(version, via_token))
+    if level is _ELITE:
+        return
+    element = _via_element(version, via_token)
+    if "via" in headers.names():
+        _append_element(headers, "Via", element)
+    else:  # the usual case: the origin sent no Via, so no note to write either
+        headers.add("Via", element)
 
 
 def is_loop(headers: Headers, via_token: str = "proxylab") -> bool:
@@ -232,6 +237,8 @@ def is_loop(headers: Headers, via_token: str = "proxylab") -> bool:
     ``1.1 proxylab``, ``HTTP/1.1 proxylab (comment, with commas)``. The comparison ignores
     case. Loops happen when a proxy is configured to use itself as its upstream.
     """
+    if "via" not in headers.names():
+        return False  # the usual request: it came straight from a browser
     token = via_token.lower()
     for value in headers.get_all("via"):
         if token not in value.lower():
