@@ -265,7 +265,7 @@ def response_framing(response: Response, request_method: str) -> Framing:
 def _framing_fields(headers: Headers) -> tuple[list[str], list[str] | None]:
     """The Content-Length values and the transfer codings (``None``: no such field)."""
     names = headers.names()  # a look through the names first: most messages lack one or both
-    lengths = _values(headers, "content-length") if "content-length" in names else []
+    lengths = headers.get_all("content-length") if "content-length" in names else []
     if "transfer-encoding" not in names:
         return lengths, None
     encodings = headers.get_all("transfer-encoding")
@@ -277,14 +277,6 @@ def _framing_fields(headers: Headers) -> tuple[list[str], list[str] | None]:
     if codings.count("chunked") > 1:
         raise ProtocolError("The chunked transfer coding is applied more than once.")
     return lengths, codings
-
-
-def _values(headers: Headers, name: str) -> list[str]:
-    """``headers.get_all(name)``, found by index in the usual case of at most one line."""
-    count = headers.count(name)
-    if count == 1:
-        return [headers.get(name) or ""]
-    return headers.get_all(name) if count else []
 
 
 def _content_length(values: list[str]) -> int:
