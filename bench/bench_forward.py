@@ -31,10 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
+    COMPARISON_HEADER,
     SETTINGS,
-    Figures,
     bare_relay_process,
     best_of,
+    comparison_row,
     free_port,
     load,
     load_name,
@@ -57,21 +58,10 @@ def proxy_arguments(port: int, origin_port: int, log: str, cache: str = "0") -> 
     ]  # fmt: skip
 
 
-def row(through: str, size: str, connections: int, direct: Figures, proxied: Figures) -> str:
-    return (
-        f"{through:<10} {size:>6} {connections:>5} {direct.requests_per_second:>11.0f} "
-        f"{proxied.requests_per_second:>10.0f} "
-        f"{ratio(proxied.requests_per_second, direct.requests_per_second):>6} "
-        f"{direct.p50_ms:>6.2f}/{proxied.p50_ms:<7.2f} {direct.p99_ms:>6.2f}/{proxied.p99_ms:<7.2f}"
-        + (f"  errors {proxied.errors}" if proxied.errors else "")
-    )
-
-
 def forwarding(origin_port: int, seconds: float, connection_counts: list[int], repeat: int) -> None:
     print(f"\n== HTTP forwarding (origin: {origin_name()}; load: {load_name()}; access log on) ==")
     print(f"placement: {placement()}; best of {repeat} alternating runs each")
-    print(f"{'through':<10} {'body':>6} {'conns':>5} {'direct rps':>11} {'proxy rps':>10} "
-          f"{'ratio':>6} {'p50 ms':>14} {'p99 ms':>14}")  # fmt: skip
+    print(COMPARISON_HEADER)
     port, relay_port = free_port(), free_port()
     calibration = ""
     with (
@@ -91,9 +81,11 @@ def forwarding(origin_port: int, seconds: float, connection_counts: list[int], r
                     via_relay = f"127.0.0.1:{relay_port}"
                     runs.append(partial(load, target, connections, seconds, via=via_relay))
                 direct, proxied, *relayed = best_of(repeat, *runs)
-                print(row("proxylab", size, connections, direct, proxied), flush=True)
+                print(comparison_row("proxylab", size, connections, direct, proxied), flush=True)
                 if relayed:
-                    calibration = row("bare relay", size, connections, direct, relayed[0])
+                    calibration = comparison_row(
+                        "bare relay", size, connections, direct, relayed[0]
+                    )
     print(calibration)
     print("bare relay = bench/bare_relay.py: the cheapest threaded relay, a yardstick, not a proxy")
 

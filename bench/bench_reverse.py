@@ -33,10 +33,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
+    COMPARISON_HEADER,
     SETTINGS,
-    Figures,
     bare_relay_process,
     best_of,
+    comparison_row,
     free_port,
     load,
     load_name,
@@ -44,7 +45,6 @@ from harness import (  # noqa: E402
     origin_name,
     placement,
     proxylab_process,
-    ratio,
 )
 
 SIZES = {"1k": 1024, "256k": 256 * 1024}
@@ -54,16 +54,6 @@ CALIBRATION = ("1k", 16)  # the point also measured through the bare relay
 
 def url(port: int, name: str) -> str:
     return f"http://127.0.0.1:{port}/{name}"
-
-
-def row(through: str, name: str, connections: int, direct: Figures, proxied: Figures) -> str:
-    return (
-        f"{through:<10} {name:>5} {connections:>5} | "
-        f"{direct.requests_per_second:>10.0f} {direct.p50_ms:>6.2f} {direct.p99_ms:>6.2f} | "
-        f"{proxied.requests_per_second:>10.0f} {proxied.p50_ms:>6.2f} {proxied.p99_ms:>6.2f} | "
-        f"{ratio(proxied.requests_per_second, direct.requests_per_second):>5}"
-        + (f"  errors {proxied.errors}" if proxied.errors else "")
-    )
 
 
 def main() -> int:
@@ -85,8 +75,7 @@ def main() -> int:
 
     print(f"origin: {origin_name()}; load: {load_name()}; {args.duration:g} s per point")
     print(f"placement: {placement()}")
-    print(f"{'through':<10} {'body':>5} {'conns':>5} | {'direct r/s':>10} {'p50':>6} {'p99':>6} | "
-          f"{'proxy r/s':>10} {'p50':>6} {'p99':>6} | {'ratio':>5}")  # fmt: skip
+    print(COMPARISON_HEADER)
     proxy_port, relay_port = free_port(), free_port()
     with origin(SIZES) as origin_port:
         proxy_arguments = ["reverse", "--listen", f"127.0.0.1:{proxy_port}", "--quiet",
@@ -106,9 +95,13 @@ def main() -> int:
                         partial(load, url(port, name), connections, args.duration) for port in ports
                     ]
                     direct, proxied, *relayed = best_of(args.repeat, *runs)
-                    print(row("proxylab", name, connections, direct, proxied), flush=True)
+                    print(
+                        comparison_row("proxylab", name, connections, direct, proxied), flush=True
+                    )
                     if relayed:
-                        calibration = row("bare relay", name, connections, direct, relayed[0])
+                        calibration = comparison_row(
+                            "bare relay", name, connections, direct, relayed[0]
+                        )
             print(calibration)
     print(
         f"latencies in ms; best of {args.repeat} alternating runs each (other processes on the "

@@ -369,3 +369,23 @@ def _python_load(url: str, connections: int, seconds: float, via: str | None) ->
 
 def ratio(through: float, direct: float) -> str:
     return f"{through / direct:.2f}" if direct else "n/a"
+
+
+#: The comparison table both benchmarks print: a header, then one ``comparison_row`` per point.
+COMPARISON_HEADER = (
+    f"{'through':<10} {'body':>5} {'conns':>5} | {'direct r/s':>10} {'p50':>6} {'p99':>6} | "
+    f"{'proxy r/s':>10} {'p50':>6} {'p99':>6} | {'ratio':>5}"
+)
+
+
+def comparison_row(
+    through: str, body: str, connections: int, direct: Figures, proxied: Figures
+) -> str:
+    """One line of the table: direct and proxied figures side by side, and their ratio."""
+    return (
+        f"{through:<10} {body:>5} {connections:>5} | "
+        f"{direct.requests_per_second:>10.0f} {direct.p50_ms:>6.2f} {direct.p99_ms:>6.2f} | "
+        f"{proxied.requests_per_second:>10.0f} {proxied.p50_ms:>6.2f} {proxied.p99_ms:>6.2f} | "
+        f"{ratio(proxied.requests_per_second, direct.requests_per_second):>5}"
+        + (f"  errors {proxied.errors}" if proxied.errors else "")
+    )
