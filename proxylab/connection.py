@@ -104,6 +104,7 @@ class ClientConnection:
         self.timeouts = timeouts
         self.keep_alive = True
         self.response_started = False
+        self.error_sent = False  # an error page went out: the connection ends after it
         self.bytes_out = 0
         self.idle = True
         self._buffer = b""

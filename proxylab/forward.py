@@ -55,7 +55,7 @@ from proxylab.messages import (
 from proxylab.metrics import Event, EventLog
 from proxylab.privacy import PrivacyPolicy, add_response_via, is_loop
 from proxylab.relaying import body_finished, end_to_end, relay_response, strip_hop_by_hop
-from proxylab.server import ClientConnection, Server, Timeouts
+from proxylab.server import ClientConnection, Server, Timeouts, answer_error
 from proxylab.upstream import ConnectionPool, open_connection, relay
 from proxylab.wire import BodyKind, Limits, request_framing
 
@@ -152,6 +152,7 @@ class ForwardProxy:
                 self._forward(conn, request, record)
         except ProxyLabError as error:
             record.event.status = error.status
+            answer_error(conn, error)  # now, so that the record counts the page's bytes
             raise
         finally:
             self._finish(conn, record)

@@ -69,7 +69,7 @@ from proxylab.relaying import (
     without_cookie,
 )
 from proxylab.reverse_routes import NoRoute, ReverseSettings, Route, RouteTable, Site
-from proxylab.server import ClientConnection, Server
+from proxylab.server import ClientConnection, Server, answer_error
 from proxylab.stats import BackendStats, StatsTable
 from proxylab.upstream import ConnectionPool, UpstreamReply
 from proxylab.wire import BodyKind, Framing, request_framing
@@ -204,6 +204,7 @@ class ReverseProxy:
             self._proxy(x)
         except ProxyLabError as error:
             x.status = error.status
+            answer_error(conn, error)  # now, so that the record counts the page's bytes
             raise
         finally:
             self._finish(x)

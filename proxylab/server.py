@@ -46,6 +46,7 @@ __all__ = [
     "Handler",
     "Server",
     "Timeouts",
+    "answer_error",
     "error_response",
     "parse_address",
     "write_body",
@@ -83,6 +84,25 @@ def error_response(error: ProxyLabError) -> tuple[Response, bytes]:
     for name, value in error.headers:
         headers.add(name, value)
     return Response(error.status, headers, reason), body
+
+
+def answer_error(connection: ClientConnection, error: ProxyLabError) -> None:
+    """Send ``error``'s page, unless a response has already begun on ``connection``.
+
+    The server calls it for any error a handler lets through. A handler may call it first,
+    before it records its exchange, so that the record counts the page; the server's own
+    call then finds the response started and does nothing. ``connection.error_sent``
+    tells the server to close politely (``linger``) afterwards.
+    """
+    if connection.response_started or connection._taken_over:
+        return  # too late for a status: closing tells the client the message is cut
+    response, body = error_response(error)
+    response.headers.add("Connection", "close")
+    try:
+        connection.send_response(response, body)
+    except OSError:
+        return
+    connection.error_sent = True
 
 
 Handler = Callable[[ClientConnection, Request], None]
@@ -258,26 +278,20 @@ class Server:
                 return False
             self.handler(connection, request)
         except ProxyLabError as error:
-            self._answer_error(connection, error)
+            self._end_with_error(connection, error)
             return False
         except OSError:
             return False
         except Exception:
             log.exception("handler failed")
-            self._answer_error(connection, ProxyLabError())
+            self._end_with_error(connection, ProxyLabError())
             return False
         return connection.keep_alive and request.keep_alive and not connection._taken_over
 
-    def _answer_error(self, connection: ClientConnection, error: ProxyLabError) -> None:
-        if connection.response_started or connection._taken_over:
-            return  # too late for a status: closing tells the client the message is cut
-        response, body = error_response(error)
-        response.headers.add("Connection", "close")
-        try:
-            connection.send_response(response, body)
-        except OSError:
-            return
-        connection.linger()
+    def _end_with_error(self, connection: ClientConnection, error: ProxyLabError) -> None:
+        answer_error(connection, error)
+        if connection.error_sent:
+            connection.linger()  # so the page is not lost to a reset (see ClientConnection)
 
     def _close_connections(self, grace: float) -> None:
         deadline = time.monotonic() + grace

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -134,6 +135,22 @@ def test_unreachable_origin_gives_502_with_a_short_page(forward_proxy: StartProx
     assert response.status_code == 502
     assert "text/html" in response.headers["content-type"]
     assert b"Traceback" not in response.content and len(response.content) < 2000
+
+
+def test_the_event_of_an_error_page_counts_the_bytes_the_client_got(
+    forward_proxy: StartProxy,
+) -> None:
+    """Squid logs the size of the error page it sent; so does the event (and access log)."""
+    free = BlackHole()
+    port = free.port
+    free.sock.close()
+    server, proxy = forward_proxy(resolve={"gone.test": ("127.0.0.1", port)})
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.sendall(b"GET http://gone.test/ HTTP/1.1\r\nHost: gone.test\r\n\r\n")
+        received = b"".join(iter(lambda: sock.recv(65536), b""))  # until it closes
+    assert received.startswith(b"HTTP/1.1 502 ")
+    event = wait_for_event(proxy.events, lambda e: e.target == "http://gone.test/")
+    assert (event.status, event.bytes_out) == (502, len(received))
 
 
 def test_origin_form_request_to_the_proxy_is_a_clear_400(forward_proxy: StartProxy) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import wait_for_event
 
 from proxylab.balancers import Backend, RoundRobin, make_balancer
 from proxylab.messages import Headers, Request, Response, reason_phrase
@@ -328,6 +329,17 @@ def test_unreachable_backend_is_502_then_503_when_none_is_healthy() -> None:
     assert second.status_code == 503
     assert "healthy backend" in second.text and "Traceback" not in second.text
     assert [e.status for e in proxy.events.snapshot("reverse")] == [502, 503]
+
+
+def test_the_event_of_an_error_page_counts_the_bytes_the_client_got() -> None:
+    dead = Backend("127.0.0.1", dead_port(), name="dead")
+    with reverse_proxy([dead]) as (server, proxy):
+        with socket.create_connection(server.address, timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            received = b"".join(iter(lambda: sock.recv(65536), b""))
+        event = wait_for_event(proxy.events, lambda e: e.status == 502)
+    assert received.startswith(b"HTTP/1.1 502 ")
+    assert event.bytes_out == len(received)
 
 
 def test_route_without_backends_is_503() -> None:
