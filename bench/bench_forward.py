@@ -37,6 +37,7 @@ from harness import (  # noqa: E402
     best_of,
     comparison_row,
     free_port,
+    interpreter,
     load,
     load_name,
     origin,
@@ -61,6 +62,7 @@ def proxy_arguments(port: int, origin_port: int, log: str, cache: str = "0") -> 
 def forwarding(origin_port: int, seconds: float, connection_counts: list[int], repeat: int) -> None:
     print(f"\n== HTTP forwarding (origin: {origin_name()}; load: {load_name()}; access log on) ==")
     print(f"placement: {placement()}; best of {repeat} alternating runs each")
+    print(f"proxy interpreter: {interpreter()}")
     print(COMPARISON_HEADER)
     port, relay_port = free_port(), free_port()
     calibration = ""

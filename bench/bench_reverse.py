@@ -39,6 +39,7 @@ from harness import (  # noqa: E402
     best_of,
     comparison_row,
     free_port,
+    interpreter,
     load,
     load_name,
     origin,
@@ -75,6 +76,7 @@ def main() -> int:
 
     print(f"origin: {origin_name()}; load: {load_name()}; {args.duration:g} s per point")
     print(f"placement: {placement()}")
+    print(f"proxy interpreter: {interpreter()}")
     print(COMPARISON_HEADER)
     proxy_port, relay_port = free_port(), free_port()
     with origin(SIZES) as origin_port:

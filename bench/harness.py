@@ -7,6 +7,8 @@ generator share CPU 1 (``taskset``; the Python load generator's threads by
 ``os.sched_setaffinity``), so the proxy never competes with its own load.
 ``SETTINGS.pin = False`` (the scripts' ``--no-pin``) leaves placement to the scheduler;
 ``placement()`` says which was used, for the table headers.
+- ``interpreter()`` names the Python that runs the proxy (the one running the script):
+  how CPython was built moves every figure here (see the README's benchmark section).
 
 - The origin is nginx (one worker) when installed, else Python's http.server (keep-alive).
 - The load is wrk when installed (a Lua line makes it send absolute-form requests, which
@@ -23,11 +25,13 @@ Nothing here reaches beyond 127.0.0.1.
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -58,6 +62,26 @@ SETTINGS = Settings()
 def pinning() -> bool:
     """Whether processes get pinned: asked for, taskset exists, and two CPUs or more."""
     return SETTINGS.pin and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+
+
+def interpreter() -> str:
+    """The Python that runs the proxy, and how it is linked, for table headers.
+
+    How CPython was built moves every figure: on the 2-core test machine the forward proxy
+    served 10-20 % more small requests per second under Debian's /usr/bin/python3 (built
+    with PGO and LTO, libpython linked in) than under pyenv's default build (a shared
+    libpython, no PGO), which is what ``python3`` there runs.
+    """
+    linked = "shared libpython" if _links_shared_libpython() else "static libpython"
+    version = platform.python_version()
+    return f"{platform.python_implementation()} {version} at {sys.executable} ({linked})"
+
+
+def _links_shared_libpython() -> bool:
+    maps = Path("/proc/self/maps")
+    if maps.exists():  # Linux: is a libpython*.so mapped into this very process?
+        return "/libpython" in maps.read_text()
+    return bool(sysconfig.get_config_var("Py_ENABLE_SHARED"))
 
 
 def placement() -> str:
