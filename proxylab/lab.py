@@ -351,7 +351,8 @@ class Lab:
         It is reachable as ``run.url`` (``http://waiter.test``, a second one
         ``waiter-2.test`` ...). ``tls=True`` terminates HTTPS with a lab certificate that
         ``lab.client()`` trusts. ``settings`` is a ``ReverseSettings``; otherwise
-        ``setting_options`` build one, with active health checks on ``/health``.
+        ``setting_options`` build one, with active health checks on ``/health`` and
+        orders leaving from the waiter's own address, so kitchens see the waiter.
         """
         from proxylab.reverse import ReverseProxy, ReverseSettings
 
@@ -362,7 +363,11 @@ class Lab:
         if settings is not None and setting_options:
             raise ConfigError("Give either settings=ReverseSettings(...) or options, not both.")
         if settings is None:
-            settings = ReverseSettings(**{"health_check_path": HEALTH_PATH, **setting_options})
+            defaults = {
+                "health_check_path": HEALTH_PATH,
+                "source_address": (self.addresses.waiter, 0),
+            }
+            settings = ReverseSettings(**{**defaults, **setting_options})
         proxy = ReverseProxy(
             backends=[kitchen.backend for kitchen in kitchens], balancer=balancer, settings=settings,
             events=self.events,

@@ -111,6 +111,7 @@ class ReverseProxy:
             max_idle_per_origin=s.keepalive,
             connect_timeout=s.timeouts.connect,
             read_timeout=s.timeouts.upstream_read,
+            source_address=s.source_address,
         )
         self.stats_table = StatsTable(self.backends)
         self.health = HealthChecker(

@@ -84,7 +84,9 @@ class ReverseSettings:
     checks only. ``trusted_proxies`` are networks whose forwarding fields we keep and
     extend. ``hsts`` is a ``Strict-Transport-Security`` value added on TLS responses.
     ``keepalive``: idle connections kept per backend (nginx ``keepalive``).
-    ``status_path=None`` turns the status page off.
+    ``status_path=None`` turns the status page off. ``source_address`` is the local
+    ``(host, port)`` proxied requests leave from (nginx ``proxy_bind``; port 0 for any),
+    so backends see the proxy's own address; health probes leave from the default one.
     """
 
     retries: bool = True
@@ -107,6 +109,7 @@ class ReverseSettings:
     status_path: str | None = "/proxylab/status"
     status_clients: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     keepalive: int = 64
+    source_address: tuple[str, int] | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
 
     def health_policy(self) -> HealthPolicy:

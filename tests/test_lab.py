@@ -131,6 +131,17 @@ def test_whoami_shows_a_different_address_through_the_proxy(lab: Lab) -> None:
     assert forward.client == "127.0.0.10"  # the proxy saw you; the site saw only the proxy
 
 
+@needs_distinct
+def test_a_kitchen_sees_the_waiter_not_you(lab: Lab) -> None:
+    """The reverse proxy dials kitchens from its own address (nginx's proxy_bind)."""
+    kitchen = lab.kitchen("kitchen-a")
+    direct = lab.client().get(f"{kitchen.url}/whoami").json()
+    waiter = lab.reverse_proxy([kitchen])
+    served = lab.client().get(f"{waiter.url}/whoami").json()
+    assert direct["remote_address"] == lab.addresses.you == "127.0.0.10"
+    assert served["remote_address"] == lab.addresses.waiter == "127.0.0.3"
+
+
 def test_without_distinct_addresses_everyone_is_127_0_0_1() -> None:
     with Lab(distinct_addresses=False) as lab:
         assert not lab.distinct_addresses
