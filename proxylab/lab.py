@@ -16,8 +16,9 @@ Key ideas:
   an ``/etc/hosts`` file that also knows ports.
 - Real addresses. On Linux and Windows every ``127.x.y.z`` is a loopback address, so
   "you" are ``127.0.0.10``, the forward proxy listens and dials from ``127.0.0.2``, the
-  reverse proxy (the waiter) is ``127.0.0.3`` and every site and kitchen gets its own
-  address. A site's ``/whoami`` then shows a different IP with and without the proxy.
+  reverse proxy (the waiter) listens and dials from ``127.0.0.3``, and every site and
+  kitchen gets its own address. A site's ``/whoami`` then shows a different IP with and
+  without the proxy, and a kitchen's shows the waiter.
   macOS has only ``127.0.0.1`` unless aliases are added, so there the lab falls back to
   ``127.0.0.1`` with different ports and sets ``distinct_addresses = False``: the
   difference shows in ports and headers instead. The lab finds out by trying to bind.
