@@ -38,8 +38,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import trustme
-
 from proxylab.errors import ConfigError, ProtocolError
 from proxylab.messages import Headers, Request, Response, parse_target, reason_phrase
 from proxylab.server import ClientConnection, Handler
@@ -56,6 +54,22 @@ __all__ = [
 DEFAULT_NAMES: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
 
+def _trustme() -> Any:
+    """The trustme module, imported when a lab CA is first made (it comes with the lab extra).
+
+    Imported here rather than at the top so that serving HTTPS with your own certificate
+    files, and everything else in this module, works without it.
+    """
+    try:
+        import trustme
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "Lab certificates need trustme: pip install 'proxylab[lab]' "
+            "(or give your own certificate and key files)."
+        ) from None
+    return trustme
+
+
 class LabCertificates:
     """A private CA for the lab, with server and client contexts and exported PEM files.
 
@@ -65,7 +79,7 @@ class LabCertificates:
     """
 
     def __init__(self, organization: str = "proxylab lab CA") -> None:
-        self._ca: Any = trustme.CA(organization_name=organization)
+        self._ca: Any = _trustme().CA(organization_name=organization)
         self._issued: dict[tuple[str, ...], Any] = {}
         self._dir = Path(tempfile.mkdtemp(prefix="proxylab-tls-"))
         # close() removes the files; this also does it at exit if close() was forgotten

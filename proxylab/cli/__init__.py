@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -32,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A forward proxy, a reverse proxy with load balancers, and a lab to learn them.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMANDS.values():
-        importlib.import_module(module_name).add_parser(subparsers)
+    for command, module_name in COMMANDS.items():
+        _command_module(command, module_name).add_parser(subparsers)
     return parser
 
 
@@ -44,11 +45,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    module = importlib.import_module(COMMANDS[args.command])
+    module = _command_module(args.command, COMMANDS[args.command])
     try:
         return int(module.run(args))
     except KeyboardInterrupt:
         return 130
+
+
+#: what ``pip install 'proxylab[lab]'`` adds; a command that needs one of them says so
+LAB_EXTRA = frozenset({"httpx", "httpcore", "matplotlib", "trustme"})
+
+
+def _command_module(command: str, module_name: str) -> Any:
+    """The sub-command's module, or a stand-in that explains which extra is missing.
+
+    ``pip install proxylab`` gives the proxies and their commands; the tour also needs the
+    lab extra. Without it ``proxylab tour`` says how to get it, and the other commands
+    still work, instead of every command failing with an ``ImportError`` traceback.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name not in LAB_EXTRA:
+            raise
+        return _NeedsExtra(command, error.name)
+
+
+class _NeedsExtra:
+    """Stands in for a sub-command whose optional dependency is not installed."""
+
+    def __init__(self, command: str, missing: str) -> None:
+        self.command, self.missing = command, missing
+
+    def add_parser(self, subparsers: Any) -> None:
+        parser = subparsers.add_parser(
+            self.command, help="(needs: pip install 'proxylab[lab]')", add_help=False
+        )
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def run(self, args: argparse.Namespace) -> int:
+        print(
+            f"proxylab {self.command} needs the lab extra ({self.missing} is not installed): "
+            "pip install 'proxylab[lab]'",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -28,6 +29,7 @@ from proxylab.metrics import Event
 
 __all__ = [
     "EventPrinter",
+    "print_error",
     "add_server_flags",
     "parse_size",
     "startup_panel",
@@ -83,6 +85,15 @@ def add_server_flags(parser: argparse.ArgumentParser, default_listen: str) -> No
     parser.add_argument(
         "--quiet", action="store_true", help="print only the startup panel and errors"
     )
+
+
+def print_error(console: Console, message: str) -> None:
+    """Print ``error: message`` in red, the message as plain text.
+
+    Escaped, because rich would take ``[lab]`` in "pip install 'proxylab[lab]'" for a
+    style tag and silently drop it.
+    """
+    console.print(f"[red]error:[/red] {escape(message)}")
 
 
 def startup_panel(title: str, rows: Iterable[tuple[str, str]], hint: str) -> Panel:

@@ -17,6 +17,7 @@ from proxylab.cache import HttpCache
 from proxylab.cli.console import (
     EventPrinter,
     add_server_flags,
+    print_error,
     size_argument,
     startup_panel,
     wait_for_ctrl_c,
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
         address = parse_address(args.listen)
     except ConfigError as error:
-        console.print(f"[red]error:[/red] {error.message}")
+        print_error(console, error.message)
         return 2
     events = EventLog(capacity=10_000)
     cache = HttpCache(args.cache_size, args.max_object_size) if args.cache_size > 0 else None
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         server = proxy.serve(address, max_connections=args.max_connections)
     except OSError as error:
-        console.print(f"[red]error:[/red] cannot listen on {args.listen}: {error.strerror}")
+        print_error(console, f"cannot listen on {args.listen}: {error.strerror}")
         return 1
     stop = threading.Event()
     with server:

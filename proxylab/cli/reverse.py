@@ -24,7 +24,13 @@ from rich.panel import Panel
 from rich.table import Table
 
 from proxylab.balancers import BALANCERS, Backend
-from proxylab.cli.console import EventPrinter, add_server_flags, startup_panel, wait_for_ctrl_c
+from proxylab.cli.console import (
+    EventPrinter,
+    add_server_flags,
+    print_error,
+    startup_panel,
+    wait_for_ctrl_c,
+)
 from proxylab.errors import ConfigError
 from proxylab.metrics import Event, EventLog
 from proxylab.reverse import ReverseProxy, ReverseSettings, Route
@@ -241,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         backends = [parse_backend(b) for b in args.backend]
         settings = settings_from_args(args)
     except ConfigError as error:
-        console.print(f"[red]error:[/red] {error.message}")
+        print_error(console, error.message)
         return 2
     events = EventLog(capacity=10_000)
     proxy = ReverseProxy(
@@ -255,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
             servers, extra = _servers(args, proxy, address, stack)
         except (OSError, ConfigError) as error:
             reason = error.message if isinstance(error, ConfigError) else error.strerror
-            console.print(f"[red]error:[/red] cannot start: {reason}")
+            print_error(console, f"cannot start: {reason}")
             return 1
         for server in servers:
             server.start()
