@@ -84,6 +84,12 @@ _COMMON_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
 )
 _VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
+#: What a request may start with while its line is still arriving: a method token (all of
+#: it, or its beginning), then the space before the target.
+_METHOD_START = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+(?: |$)")
+#: The first byte of a TLS record carrying a handshake (RFC 8446 5.1): https:// spoken to
+#: a plain HTTP port, the most common way to end up here with a client's ClientHello.
+_TLS_HANDSHAKE = 0x16
 _WELL_FORMED_VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 #: RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ); http(s) URIs have "//".
 _ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -103,7 +109,16 @@ class HeadParser:
     long before a line feed shows up, and an endless head with 431.
     """
 
-    __slots__ = ("_buffer", "_done", "_leftover", "_limits", "_line_ok", "_request", "_scan")
+    __slots__ = (
+        "_buffer",
+        "_done",
+        "_leftover",
+        "_limits",
+        "_line_ok",
+        "_method_ok",
+        "_request",
+        "_scan",
+    )
 
     def __init__(
         self, kind: Literal["request", "response"], limits: Limits = DEFAULT_LIMITS
@@ -116,6 +131,7 @@ class HeadParser:
         self._leftover = b""
         self._scan = 0  # where the search for the empty line resumes
         self._line_ok = False  # the first line is known to be within its limit
+        self._method_ok = kind != "request"  # a request's first bytes are a method token
         self._done = False
 
     @property
@@ -174,11 +190,31 @@ class HeadParser:
     def _check_partial(self) -> None:
         limits = self._limits
         buffer = self._buffer
+        if not self._method_ok and buffer:
+            self._method_ok = self._check_method_start(buffer)
         if len(buffer) > limits.max_request_line and not self._line_ok:
             self._line_ok = self._check_first_line(buffer)  # once: many small feeds stay O(n)
         if len(buffer) >= limits.max_header_bytes:
             # Even if the next byte ended the head, it would be over the limit.
             raise self._too_large("header section")
+
+    def _check_method_start(self, data: bytearray) -> bool:
+        """Refuse at once bytes that cannot begin a request; True once the method is whole.
+
+        Without this, a client that is not speaking HTTP at all (a TLS handshake, say)
+        would wait for a line feed that never comes, until the head deadline cuts it off.
+        A complete head is checked by ``_make_request`` instead.
+        """
+        if data[0] == 13:  # a CR that may yet become an empty line's CRLF: wait and see
+            return False
+        if _METHOD_START.match(data, 0, 64) is None:
+            if data[0] == _TLS_HANDSHAKE:
+                raise ProtocolError(
+                    "This is a TLS handshake, but this port speaks plain HTTP: "
+                    "use http://, not https://, in the proxy's address."
+                )
+            raise ProtocolError("A request must start with a method such as GET (RFC 9112 3).")
+        return b" " in data[:64]
 
     def _check_first_line(self, data: bytes | bytearray) -> bool:
         """Raise if the start line is over the limit; True once it is known not to be."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -145,9 +144,9 @@ def test_the_event_of_an_error_page_counts_the_bytes_the_client_got(
     port = free.port
     free.sock.close()
     server, proxy = forward_proxy(resolve={"gone.test": ("127.0.0.1", port)})
-    with socket.create_connection(server.address, timeout=5) as sock:
-        sock.sendall(b"GET http://gone.test/ HTTP/1.1\r\nHost: gone.test\r\n\r\n")
-        received = b"".join(iter(lambda: sock.recv(65536), b""))  # until it closes
+    received = raw_exchange(
+        server.address, b"GET http://gone.test/ HTTP/1.1\r\nHost: gone.test\r\n\r\n"
+    )
     assert received.startswith(b"HTTP/1.1 502 ")
     event = wait_for_event(proxy.events, lambda e: e.target == "http://gone.test/")
     assert (event.status, event.bytes_out) == (502, len(received))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
@@ -90,6 +91,19 @@ def test_a_trickling_client_is_cut_at_the_head_deadline(forward_proxy: StartProx
                 reply = sock.recv(4096)
                 break
     assert reply.startswith(b"HTTP/1.1 408 ")
+
+
+def test_https_spoken_to_the_plain_port_gets_a_400_at_once(forward_proxy: StartProxy) -> None:
+    """A client told ``https://`` for the proxy sends a TLS ClientHello: say so, do not wait."""
+    server, _ = forward_proxy(timeouts=Timeouts(head=30))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="proxy.test")
+    with suppress(ssl.SSLWantReadError):
+        tls.do_handshake()  # writes the ClientHello, then wants the server's answer
+    hello = outgoing.read()
+    assert hello[:1] == b"\x16"
+    reply = raw_exchange(server.address, hello, timeout=5)  # the head deadline is 30 s
+    assert reply.startswith(b"HTTP/1.1 400 ") and b"TLS handshake" in reply
 
 
 def socket_wait(sock: socket.socket, seconds: float) -> bool:

@@ -333,6 +333,24 @@ def test_more_than_one_host_is_refused(version: str) -> None:
 # --- limits --------------------------------------------------------------------------------
 
 
+def test_bytes_that_cannot_start_a_request_are_refused_at_once() -> None:
+    """No waiting for a line feed that a client not speaking HTTP will never send."""
+    with pytest.raises(ProtocolError, match="TLS handshake"):
+        HeadParser("request").feed(b"\x16\x03\x01\x02\x00\x01")  # a ClientHello begins so
+    with pytest.raises(ProtocolError, match="start with a method"):
+        HeadParser("request").feed(b"\x00\x01\x02")
+    with pytest.raises(ProtocolError, match="start with a method"):
+        HeadParser("request").feed(b"GET\t/ HTTP/1.1")  # a tab is not the space after it
+
+
+def test_a_method_may_arrive_a_byte_at_a_time() -> None:
+    parser = HeadParser("request")
+    method = b"X-" + b"M" * 100  # any token, even one longer than the early check looks at
+    assert all(parser.feed(bytes([byte])) is None for byte in method)
+    head = parser.feed(b" / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert isinstance(head, Request) and head.method == method.decode()
+
+
 def test_request_line_limit_is_exact() -> None:
     line = "GET /" + "a" * 20 + " HTTP/1.1"
     head = f"{line}\r\nHost: a\r\n\r\n".encode()
