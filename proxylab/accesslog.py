@@ -42,10 +42,10 @@ _SQUID_CODES = {
 
 def squid_line(event: Event) -> str:
     """One line in Squid's native access.log format."""
-    if event.kind == "tunnel":
-        code = "TCP_TUNNEL"
-    elif event.decision == "blocked":
+    if event.decision == "blocked":
         code = "TCP_DENIED"
+    elif event.kind == "tunnel":
+        code = "TCP_TUNNEL"
     else:
         code = _SQUID_CODES.get(event.cache, "TCP_MISS")
     hierarchy = f"HIER_DIRECT/{event.upstream}" if event.upstream else "HIER_NONE/-"

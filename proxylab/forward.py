@@ -145,7 +145,7 @@ class ForwardProxy:
         event = Event(time.time(), "forward", client=conn.client_ip, method=request.method)
         record = _Record(event, time.monotonic())
         try:
-            self._admit(conn, request)
+            self._admit(conn, request, record)
             if request.method == "CONNECT":
                 self._tunnel(conn, request, record)
             else:
@@ -157,12 +157,14 @@ class ForwardProxy:
         finally:
             self._finish(conn, record)
 
-    def _admit(self, conn: ClientConnection, request: Request) -> None:
+    def _admit(self, conn: ClientConnection, request: Request, record: _Record) -> None:
         if not self.settings.access.allows(conn.client_ip):
+            _refused(record, "client not in the allowed networks")
             raise Forbidden("This proxy only serves clients from its allowed networks.")
         if self.settings.auth is not None and not _credentials_match(
             request.headers.get("proxy-authorization"), self.settings.auth
         ):
+            _refused(record, "proxy authentication")
             raise ProxyAuthRequired(
                 "This proxy needs a user name and password.",
                 headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
@@ -215,6 +217,7 @@ class ForwardProxy:
         record.event.kind = "tunnel"
         if target.port not in self.settings.connect_ports:
             allowed = ", ".join(str(p) for p in sorted(self.settings.connect_ports))
+            _refused(record, f"CONNECT ports {allowed}")
             raise Forbidden(f"CONNECT to port {target.port} is not allowed (allowed: {allowed}).")
         if not self._check_filter(conn, target, "CONNECT", record):
             conn.keep_alive = False  # the client wanted a tunnel, not a conversation
@@ -330,6 +333,11 @@ class _Record:
 
     def __init__(self, event: Event, started: float) -> None:
         self.event, self.started, self.upstream_started = event, started, 0.0
+
+
+def _refused(record: _Record, rule: str) -> None:
+    """Note in the event that a policy turned the request away (Squid's TCP_DENIED)."""
+    record.event.decision, record.event.rule = "blocked", rule
 
 
 def _credentials_match(value: str | None, expected: tuple[str, str]) -> bool:

@@ -17,6 +17,7 @@ import trustme
 from conftest import wait_for_event
 from origins import BINARY, TEXT, BlackHole, Origin
 
+from proxylab.accesslog import squid_line
 from proxylab.errors import ConfigError
 from proxylab.forward import ForwardProxy, ForwardSettings
 from proxylab.server import Timeouts
@@ -189,12 +190,15 @@ def test_https_through_connect_with_verification(
 
 
 def test_connect_outside_the_port_policy_is_403(forward_proxy: StartProxy, origin: Origin) -> None:
-    server, _ = forward_proxy()
+    server, proxy = forward_proxy()
     reply = raw_exchange(
         server.address, f"CONNECT origin.test:{origin.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     )
     assert reply.startswith(b"HTTP/1.1 403 ")
     assert b"port" in reply
+    event = wait_for_event(proxy.events, lambda e: e.kind == "tunnel")
+    assert (event.decision, event.rule, event.upstream) == ("blocked", "CONNECT ports 443", "")
+    assert "TCP_DENIED/403" in squid_line(event)  # as Squid logs a CONNECT it refuses
 
 
 # -- privacy -----------------------------------------------------------------------------
@@ -259,11 +263,13 @@ def test_hop_by_hop_headers_are_not_forwarded(forward_proxy: StartProxy) -> None
 
 
 def test_basic_proxy_authentication(forward_proxy: StartProxy) -> None:
-    server, _ = forward_proxy(auth=("ada", "lovelace"))
+    server, proxy = forward_proxy(auth=("ada", "lovelace"))
     with httpx.Client(proxy=server.url) as client:
         refused = client.get("http://origin.test/text")
     assert refused.status_code == 407
     assert refused.headers["proxy-authenticate"].startswith("Basic")
+    event = wait_for_event(proxy.events, lambda e: e.status == 407)
+    assert (event.decision, event.rule, event.upstream) == ("blocked", "proxy authentication", "")
     host, port = server.address
     with httpx.Client(proxy=f"http://ada:lovelace@{host}:{port}") as client:
         assert client.get("http://origin.test/text").status_code == 200
@@ -274,9 +280,12 @@ def test_basic_proxy_authentication(forward_proxy: StartProxy) -> None:
 def test_clients_outside_the_allowed_networks_are_refused(forward_proxy: StartProxy) -> None:
     from proxylab.filters import ClientAccess
 
-    server, _ = forward_proxy(access=ClientAccess(("10.0.0.0/8",)))
+    server, proxy = forward_proxy(access=ClientAccess(("10.0.0.0/8",)))
     with httpx.Client(proxy=server.url) as client:
         assert client.get("http://origin.test/text").status_code == 403
+    event = wait_for_event(proxy.events, lambda e: e.status == 403)
+    assert (event.decision, event.upstream) == ("blocked", "")
+    assert event.rule == "client not in the allowed networks"
 
 
 def test_user_name_with_colon_is_a_config_error() -> None:
