@@ -68,6 +68,8 @@ def test_quiet_prints_only_the_panel(origin: Origin) -> None:
         (["--resolve", "origin.test"], "NAME=HOST:PORT"),
         (["--block", "re:("], "pattern"),
         (["--auth", "nobody"], "USER:PASSWORD"),
+        (["--connect-port", "0"], "from 1 to 65535"),
+        (["--connect-port", "https"], "from 1 to 65535"),
     ],
 )
 def test_bad_flags_exit_2_with_a_clear_message(args: list[str], message: str) -> None:

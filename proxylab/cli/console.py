@@ -29,9 +29,10 @@ from proxylab.metrics import Event
 
 __all__ = [
     "EventPrinter",
-    "print_error",
     "add_server_flags",
     "parse_size",
+    "port_argument",
+    "print_error",
     "startup_panel",
     "wait_for_ctrl_c",
 ]
@@ -68,6 +69,13 @@ def size_argument(text: str) -> int:
         return parse_size(text)
     except ConfigError as error:
         raise argparse.ArgumentTypeError(error.message) from None
+
+
+def port_argument(text: str) -> int:
+    """``argparse`` type for a TCP port: a whole number from 1 to 65535."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use a number from 1 to 65535.")
+    return int(text)
 
 
 def add_server_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:

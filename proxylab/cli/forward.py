@@ -17,6 +17,7 @@ from proxylab.cache import HttpCache
 from proxylab.cli.console import (
     EventPrinter,
     add_server_flags,
+    port_argument,
     print_error,
     size_argument,
     startup_panel,
@@ -71,7 +72,7 @@ def add_parser(subparsers: Any) -> None:
     add(
         "--connect-port",
         action="append",
-        type=int,
+        type=port_argument,
         default=[],
         metavar="N",
         help="allow CONNECT tunnels to port N (repeatable; default 443)",
