@@ -46,6 +46,8 @@ def squid_line(event: Event) -> str:
         code = "TCP_DENIED"
     elif event.kind == "tunnel":
         code = "TCP_TUNNEL"
+    elif event.method == "NONE":  # refused before it was understood (relaying.rejected_event)
+        code = "NONE"
     else:
         code = _SQUID_CODES.get(event.cache, "TCP_MISS")
     hierarchy = f"HIER_DIRECT/{event.upstream}" if event.upstream else "HIER_NONE/-"

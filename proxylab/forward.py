@@ -54,7 +54,13 @@ from proxylab.messages import (
 )
 from proxylab.metrics import Event, EventLog
 from proxylab.privacy import PrivacyPolicy, add_response_via, is_loop
-from proxylab.relaying import body_finished, end_to_end, relay_response, strip_hop_by_hop
+from proxylab.relaying import (
+    body_finished,
+    end_to_end,
+    rejected_event,
+    relay_response,
+    strip_hop_by_hop,
+)
 from proxylab.server import ClientConnection, Server, Timeouts, answer_error
 from proxylab.upstream import ConnectionPool, open_connection, relay
 from proxylab.wire import BodyKind, Limits, request_framing
@@ -133,11 +139,16 @@ class ForwardProxy:
             limits=limits,
             timeouts=self.settings.timeouts,
             name="forward",
+            on_rejected=self.rejected,
         )
 
     def close(self) -> None:
         """Close pooled upstream connections."""
         self.pool.close()
+
+    def rejected(self, conn: ClientConnection, error: ProxyLabError) -> None:
+        """Record a request the server refused before this proxy saw it (``on_rejected``)."""
+        self.events.record(rejected_event("forward", conn, error))
 
     # -- the per-request path --------------------------------------------------------
     def __call__(self, conn: ClientConnection, request: Request) -> None:

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import inspect
 import ipaddress
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from proxylab.connection import ClientConnection
-from proxylab.errors import ConfigError
+from proxylab.errors import ConfigError, ProxyLabError
 from proxylab.messages import HOP_BY_HOP, Headers, Request, Response, cookie_value
+from proxylab.metrics import Event
 from proxylab.upstream import SpliceableBody
 from proxylab.wire import BodyKind, encode_chunk, last_chunk, serialize_response_head
 
@@ -55,6 +57,7 @@ __all__ = [
     "forwarded_element",
     "in_networks",
     "parse_networks",
+    "rejected_event",
     "relay_response",
     "strip_hop_by_hop",
     "without_cookie",
@@ -77,6 +80,19 @@ _UNTIL_CLOSE = BodyKind.UNTIL_CLOSE
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def rejected_event(source: str, conn: ClientConnection, error: ProxyLabError) -> Event:
+    """The record of a request refused before it was understood (``Server.on_rejected``).
+
+    Named as Squid names it in its access log: method ``NONE`` and the pseudo-URL
+    ``error:invalid-request``; ``note`` says what was wrong.
+    """
+    return Event(
+        time.time(), source, client=conn.client_ip, method="NONE",
+        target="error:invalid-request", status=error.status, bytes_out=conn.bytes_out,
+        note=error.message,
+    )  # fmt: skip
 
 
 def strip_hop_by_hop(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Headers:

@@ -64,6 +64,7 @@ from proxylab.relaying import (
     forwarded_element,
     in_networks,
     parse_networks,
+    rejected_event,
     relay_response,
     strip_hop_by_hop,
     without_cookie,
@@ -146,6 +147,7 @@ class ReverseProxy:
         """A ``Server`` running this proxy (not started: use ``with`` or ``.start()``)."""
         server_options.setdefault("timeouts", self.settings.timeouts)
         server_options.setdefault("name", "reverse")
+        server_options.setdefault("on_rejected", self.rejected)
         return _ProxyServer(self, address, ssl_context=ssl_context, **server_options)
 
     def serve_status(self, address: tuple[str, int] = ("127.0.0.1", 8404)) -> Server:
@@ -155,6 +157,10 @@ class ReverseProxy:
     def start_health_checks(self) -> None:
         """Start the active health checks (no-op without ``health_check_path``)."""
         self.health.start()
+
+    def rejected(self, conn: ClientConnection, error: ProxyLabError) -> None:
+        """Record a request the server refused before this proxy saw it (``on_rejected``)."""
+        self.events.record(rejected_event("reverse", conn, error))
 
     def close(self) -> None:
         """Stop the health checks (joining their thread) and close pooled connections."""

@@ -44,6 +44,7 @@ from proxylab.wire import Limits
 __all__ = [
     "ClientConnection",
     "Handler",
+    "RejectionListener",
     "Server",
     "Timeouts",
     "answer_error",
@@ -106,6 +107,8 @@ def answer_error(connection: ClientConnection, error: ProxyLabError) -> None:
 
 
 Handler = Callable[[ClientConnection, Request], None]
+#: Told about a request refused before it reached the handler (bad, too large or too slow).
+RejectionListener = Callable[[ClientConnection, ProxyLabError], None]
 
 
 class Server:
@@ -115,6 +118,9 @@ class Server:
     ``.address`` and ``.url``. Use it as a context manager (``with Server(...) as s:``):
     it starts in the background and, on exit, stops accepting, lets in-flight exchanges
     finish (up to ``grace`` seconds), closes idle connections and joins every thread.
+    A request whose head is refused (400, 408, 414, 431 ...) never reaches ``handler``;
+    ``on_rejected(connection, error)`` hears of it, after its error page went out, so
+    that a proxy can log it too.
     """
 
     def __init__(
@@ -128,10 +134,12 @@ class Server:
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 1024,
         name: str = "proxylab",
+        on_rejected: RejectionListener | None = None,
     ) -> None:
         if max_connections < 1:
             raise ConfigError("max_connections must be at least 1.")
         self.handler = handler
+        self.on_rejected = on_rejected
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
         self.ssl_context = ssl_context
@@ -274,8 +282,14 @@ class Server:
         """Read and answer one request; True when the connection may carry another."""
         try:
             request = connection.read_request()
-            if request is None:
-                return False
+        except ProxyLabError as error:  # the head was malformed, too large or too slow
+            self._reject(connection, error)
+            return False
+        except OSError:
+            return False
+        if request is None:
+            return False
+        try:
             self.handler(connection, request)
         except ProxyLabError as error:
             self._end_with_error(connection, error)
@@ -292,6 +306,16 @@ class Server:
         answer_error(connection, error)
         if connection.error_sent:
             connection.linger()  # so the page is not lost to a reset (see ClientConnection)
+
+    def _reject(self, connection: ClientConnection, error: ProxyLabError) -> None:
+        answer_error(connection, error)
+        if self.on_rejected is not None:
+            try:
+                self.on_rejected(connection, error)  # after the page: it can count its bytes
+            except Exception:
+                log.exception("on_rejected failed")
+        if connection.error_sent:
+            connection.linger()
 
     def _close_connections(self, grace: float) -> None:
         deadline = time.monotonic() + grace

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import httpx
@@ -34,11 +35,17 @@ def test_forward_serves_logs_and_stops_on_ctrl_c(origin: Origin, tmp_path: Path)
             assert client.get("http://chat.social.test/").status_code == 403
         output.wait_for(r"200 127\.0\.0\.1 GET http://origin\.test/text")
         output.wait_for(r"403 127\.0\.0\.1 GET http://chat\.social\.test/")
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"\x16\x03\x01\x00\x05hello")  # https:// spoken to the plain port
+            assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+        output.wait_for(r"400 127\.0\.0\.1 error:invalid-request\s+This is a TLS handshake")
     finally:
         process.send_signal(signal.SIGINT)
         code = output.finish()
     assert code == 0
-    assert "TCP_MISS/200" in log.read_text() and "TCP_DENIED/403" in log.read_text()
+    logged = log.read_text()
+    assert "TCP_MISS/200" in logged and "TCP_DENIED/403" in logged and "NONE/400" in logged
 
 
 def test_quiet_prints_only_the_panel(origin: Origin) -> None:

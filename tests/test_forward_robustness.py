@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import wait_for_event
 from test_forward import raw_exchange
 
+from proxylab.accesslog import squid_line
 from proxylab.server import Timeouts
 from proxylab.wire import Limits
 
@@ -79,7 +81,7 @@ def test_bad_chunk_size_never_reaches_the_origin_complete(
 
 
 def test_a_trickling_client_is_cut_at_the_head_deadline(forward_proxy: StartProxy) -> None:
-    server, _ = forward_proxy(timeouts=Timeouts(head=0.5))
+    server, proxy = forward_proxy(timeouts=Timeouts(head=0.5))
     with socket.create_connection(server.address, timeout=10) as sock:
         sock.sendall(b"GET http://origin.test/text HTTP/1.1\r\n")
         reply = b""
@@ -91,11 +93,13 @@ def test_a_trickling_client_is_cut_at_the_head_deadline(forward_proxy: StartProx
                 reply = sock.recv(4096)
                 break
     assert reply.startswith(b"HTTP/1.1 408 ")
+    event = wait_for_event(proxy.events, lambda e: e.status == 408)  # recorded, though refused
+    assert (event.method, event.target) == ("NONE", "error:invalid-request")
 
 
 def test_https_spoken_to_the_plain_port_gets_a_400_at_once(forward_proxy: StartProxy) -> None:
     """A client told ``https://`` for the proxy sends a TLS ClientHello: say so, do not wait."""
-    server, _ = forward_proxy(timeouts=Timeouts(head=30))
+    server, proxy = forward_proxy(timeouts=Timeouts(head=30))
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="proxy.test")
     with suppress(ssl.SSLWantReadError):
@@ -104,6 +108,11 @@ def test_https_spoken_to_the_plain_port_gets_a_400_at_once(forward_proxy: StartP
     assert hello[:1] == b"\x16"
     reply = raw_exchange(server.address, hello, timeout=5)  # the head deadline is 30 s
     assert reply.startswith(b"HTTP/1.1 400 ") and b"TLS handshake" in reply
+    # the proxy never saw a request, but its log says what happened, as Squid's does
+    event = wait_for_event(proxy.events, lambda e: e.status == 400)
+    assert (event.method, event.target) == ("NONE", "error:invalid-request")
+    assert "TLS handshake" in event.note and event.bytes_out == len(reply)
+    assert " NONE/400 " in squid_line(event)
 
 
 def socket_wait(sock: socket.socket, seconds: float) -> bool:

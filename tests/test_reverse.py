@@ -342,6 +342,22 @@ def test_the_event_of_an_error_page_counts_the_bytes_the_client_got() -> None:
     assert event.bytes_out == len(received)
 
 
+def test_a_request_refused_before_routing_is_recorded_too() -> None:
+    dead = Backend("127.0.0.1", dead_port(), name="dead")
+    with reverse_proxy([dead]) as (server, proxy):
+        with socket.create_connection(server.address, timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: shop.test\r\nBad Name: x\r\n\r\n")
+            received = b"".join(iter(lambda: sock.recv(65536), b""))
+        event = wait_for_event(proxy.events, lambda e: e.status == 400)
+    assert received.startswith(b"HTTP/1.1 400 ")
+    assert (event.source, event.method, event.target) == (
+        "reverse",
+        "NONE",
+        "error:invalid-request",
+    )
+    assert "field name" in event.note and event.upstream == ""
+
+
 def test_route_without_backends_is_503() -> None:
     with reverse_proxy(routes=[Route("/", [])]) as (server, _), client() as c:
         assert c.get(f"{server.url}/").status_code == 503

@@ -151,6 +151,8 @@ def _describe(event: Event) -> str:
         if part
     ]
     suffix = f"  [{', '.join(extras)}]" if extras else ""
+    if event.method == "NONE":  # refused before it was understood: say why instead
+        return f"{event.client} {event.target}  {event.note}"
     return f"{event.client} {event.method} {event.target} {event.duration * 1000:.1f} ms{suffix}"
 
 
