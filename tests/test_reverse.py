@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import wait_for_event
+from test_forward import raw_exchange
 
 from proxylab.balancers import Backend, RoundRobin, make_balancer
 from proxylab.messages import Headers, Request, Response, reason_phrase
@@ -334,9 +335,7 @@ def test_unreachable_backend_is_502_then_503_when_none_is_healthy() -> None:
 def test_the_event_of_an_error_page_counts_the_bytes_the_client_got() -> None:
     dead = Backend("127.0.0.1", dead_port(), name="dead")
     with reverse_proxy([dead]) as (server, proxy):
-        with socket.create_connection(server.address, timeout=5) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
-            received = b"".join(iter(lambda: sock.recv(65536), b""))
+        received = raw_exchange(server.address, b"GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
         event = wait_for_event(proxy.events, lambda e: e.status == 502)
     assert received.startswith(b"HTTP/1.1 502 ")
     assert event.bytes_out == len(received)
@@ -344,10 +343,9 @@ def test_the_event_of_an_error_page_counts_the_bytes_the_client_got() -> None:
 
 def test_a_request_refused_before_routing_is_recorded_too() -> None:
     dead = Backend("127.0.0.1", dead_port(), name="dead")
+    bad_field = b"GET / HTTP/1.1\r\nHost: shop.test\r\nBad Name: x\r\n\r\n"
     with reverse_proxy([dead]) as (server, proxy):
-        with socket.create_connection(server.address, timeout=5) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: shop.test\r\nBad Name: x\r\n\r\n")
-            received = b"".join(iter(lambda: sock.recv(65536), b""))
+        received = raw_exchange(server.address, bad_field)
         event = wait_for_event(proxy.events, lambda e: e.status == 400)
     assert received.startswith(b"HTTP/1.1 400 ")
     assert (event.source, event.method, event.target) == (
