@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from proxylab.simulate import SimBackend, simulate
+from proxylab.lab.simulate import SimBackend, simulate
 
 BALANCERS = ("p2c", "random", "least-connections", "round-robin")
 

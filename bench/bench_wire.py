@@ -1,4 +1,4 @@
-"""How long does it take to parse one message head? proxylab.wire against h11.
+"""How long does it take to parse one message head? proxylab.http.wire against h11.
 
 Run: ``.venv/bin/python bench/bench_wire.py``. Prints microseconds per head (best of
 several rounds, so other load on the machine counts as little as possible). No assertions:
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import h11
 
-from proxylab import wire
-from proxylab.messages import Request, Response
+from proxylab.http import wire
+from proxylab.http.messages import Request, Response
 
 REQUEST = (
     b"GET /articles/2024/proxy-basics?page=2&sort=new HTTP/1.1\r\n"

@@ -4,16 +4,19 @@ The headline names are re-exported here; each lives in a module with one job (se
 README's layout table). Importing ``proxylab`` starts nothing and configures nothing.
 """
 
-from proxylab.balancers import BALANCERS, Backend, Balancer, make_balancer
-from proxylab.cache import HttpCache
+from proxylab.cache.http_cache import HttpCache
 from proxylab.errors import ConfigError, ProxyLabError
-from proxylab.filters import ClientAccess, FilterPolicy
-from proxylab.forward import ForwardProxy, ForwardSettings
-from proxylab.messages import Headers, Request, Response
+from proxylab.forward.access import ClientAccess
+from proxylab.forward.filters import FilterPolicy
+from proxylab.forward.privacy import PrivacyLevel, PrivacyPolicy
+from proxylab.forward.proxy import ForwardProxy, ForwardSettings
+from proxylab.http.messages import Headers, Request, Response
 from proxylab.metrics import Event, EventLog
-from proxylab.privacy import PrivacyLevel, PrivacyPolicy
-from proxylab.reverse import ReverseProxy, ReverseSettings, Route
-from proxylab.server import Server, Timeouts
+from proxylab.net.connection import Timeouts
+from proxylab.net.server import Server
+from proxylab.reverse.balancers import BALANCERS, Backend, Balancer, make_balancer
+from proxylab.reverse.proxy import ReverseProxy
+from proxylab.reverse.routes import ReverseSettings, Route
 
 __all__ = [
     "BALANCERS",

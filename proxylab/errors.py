@@ -21,6 +21,7 @@ __all__ = [
     "HeadersTooLarge",
     "IncompleteMessage",
     "LoopDetected",
+    "NoRoute",
     "NotImplementedByProxy",
     "ProtocolError",
     "ProxyAuthRequired",
@@ -143,3 +144,10 @@ class ServiceUnavailable(ProxyLabError):
 
     status = 503
     default_message = "The service is unavailable right now; try again shortly."
+
+
+class NoRoute(ProxyLabError):
+    """No route matches the request's host and path: 404."""
+
+    status = 404
+    default_message = "This proxy has no route for the requested path."

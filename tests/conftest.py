@@ -10,10 +10,10 @@ from contextlib import contextmanager
 import pytest
 from origins import BlackHole, Origin
 
-from proxylab.cache import HttpCache
-from proxylab.forward import ForwardProxy, ForwardSettings
+from proxylab.cache.http_cache import HttpCache
+from proxylab.forward.proxy import ForwardProxy, ForwardSettings
 from proxylab.metrics import Event, EventLog
-from proxylab.server import Server
+from proxylab.net.server import Server
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for proxylab.balancers: every promise the module's docstrings make."""
+"""Tests for proxylab.reverse.balancers: every promise the module's docstrings make."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from proxylab.balancers import (
+from proxylab.errors import ConfigError, ServiceUnavailable
+from proxylab.http.messages import Headers, Request
+from proxylab.reverse.balancers import (
     BALANCERS,
     Backend,
     Balancer,
@@ -30,8 +32,6 @@ from proxylab.balancers import (
     make_balancer,
     require_backends,
 )
-from proxylab.errors import ConfigError, ServiceUnavailable
-from proxylab.messages import Headers, Request
 
 GET = Request("GET", "/")
 

@@ -23,8 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from origins import TEXT, Origin
 
-from proxylab.filters import FilterPolicy
-from proxylab.forward import ForwardProxy
+from proxylab.forward.filters import FilterPolicy
+from proxylab.forward.proxy import ForwardProxy
 from proxylab.metrics import Event
 
 CHROMIUM = next(

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from proxylab.cache import CacheOutcome, CacheReply, HttpCache
-from proxylab.cache_policy import CachePolicy, Timing
-from proxylab.cache_store import CacheStore, Entry
+from proxylab.cache.http_cache import CacheOutcome, CacheReply, HttpCache
+from proxylab.cache.policy import CachePolicy, Timing
+from proxylab.cache.store import CacheStore, Entry
+from proxylab.cache.validators import format_http_date
 from proxylab.errors import UpstreamError
-from proxylab.lab import wait_until
-from proxylab.messages import Headers, Request, Response, reason_phrase
-from proxylab.validators import format_http_date
+from proxylab.http.messages import Headers, Request, Response, reason_phrase
+from proxylab.lab.lab import wait_until
 
 URL = "http://news.test/a.css"
 START = 1_700_000_000.0

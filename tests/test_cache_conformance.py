@@ -29,9 +29,9 @@ import httpx
 import pytest
 from conftest import running_forward_proxy
 
-from proxylab.cache import HttpCache
-from proxylab.forward import ForwardSettings
-from proxylab.validators import format_http_date
+from proxylab.cache.http_cache import HttpCache
+from proxylab.cache.validators import format_http_date
+from proxylab.forward.proxy import ForwardSettings
 
 START = 1_700_000_000.0
 DATE_FIELDS = frozenset({"date", "expires", "last-modified", "if-modified-since"})

@@ -1,4 +1,4 @@
-"""The pure caching rules of ``proxylab.cache_policy`` and ``proxylab.validators``.
+"""The pure caching rules of ``proxylab.cache.policy`` and ``proxylab.cache.validators``.
 
 One test per rule, no clock, no network.
 """
@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxylab import cache_policy, validators
-from proxylab.cache_policy import (
+from proxylab.cache.policy import (
     DELTA_MAX,
     CachePolicy,
     CacheStatus,
@@ -24,8 +23,7 @@ from proxylab.cache_policy import (
     vary_key,
     vary_matches,
 )
-from proxylab.messages import Headers, Request, Response
-from proxylab.validators import (
+from proxylab.cache.validators import (
     client_not_modified,
     conditional_headers,
     format_http_date,
@@ -35,6 +33,7 @@ from proxylab.validators import (
     same_validators,
     split_list,
 )
+from proxylab.http.messages import Headers, Request, Response
 
 NOW = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
 POLICY = CachePolicy()
@@ -55,12 +54,6 @@ def fresh_timing(age: int = 0) -> Timing:
 def storable(response: Response, *request_headers: tuple[str, str], method: str = "GET") -> bool:
     decision = POLICY.storable(Request(method, "/", h(*request_headers)), response)
     return isinstance(decision, Store)
-
-
-@pytest.mark.parametrize("name", validators.__all__)
-def test_the_validator_helpers_are_still_importable_from_cache_policy(name: str) -> None:
-    assert name in cache_policy.__all__
-    assert getattr(cache_policy, name) is getattr(validators, name)
 
 
 # -- Cache-Control parsing -------------------------------------------------------------------

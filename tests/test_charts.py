@@ -13,10 +13,12 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402 - after choosing the backend
 
-from proxylab import charts  # noqa: E402
-from proxylab.lab import Fixed, Lab, LogNormal, wait_until  # noqa: E402
-from proxylab.loadgen import run_load  # noqa: E402
-from proxylab.simulate import SimBackend, simulate  # noqa: E402
+from proxylab.lab import charts, diagrams  # noqa: E402
+from proxylab.lab.figures import save_all  # noqa: E402
+from proxylab.lab.kitchens import Fixed, LogNormal
+from proxylab.lab.lab import Lab, wait_until  # noqa: E402
+from proxylab.lab.loadgen import run_load  # noqa: E402
+from proxylab.lab.simulate import SimBackend, simulate  # noqa: E402
 
 
 def _browse(lab: Lab) -> None:
@@ -113,8 +115,8 @@ def _figures(data: dict[str, Any]) -> dict[str, Figure]:
         "cache_timeline": charts.cache_timeline(forward),
         "hit_ratio_by_cache_size": charts.hit_ratio_by_cache_size(data["ratios"]),
         "allowed_vs_blocked": charts.allowed_vs_blocked(forward),
-        "forward_sequence": charts.forward_sequence(events),
-        "reverse_sequence": charts.reverse_sequence(events),
+        "forward_sequence": diagrams.forward_sequence(events),
+        "reverse_sequence": diagrams.reverse_sequence(events),
         "simulated_per_backend": charts.requests_per_backend({"p2c": data["simulated"]}),
     }
 
@@ -141,7 +143,7 @@ def test_every_chart_is_titled_labelled_and_saves_as_png(
     figures = _figures(scenario)
     for figure in figures.values():
         _labelled(figure)
-    paths = charts.save_all(figures, tmp_path / "charts", dpi=50)
+    paths = save_all(figures, tmp_path / "charts", dpi=50)
     assert sorted(p.stem for p in paths) == sorted(figures)
     for path in paths:
         data = path.read_bytes()
@@ -160,11 +162,11 @@ def test_bars_count_each_backend(scenario: dict[str, Any]) -> None:
 def test_the_sequence_diagrams_tell_the_stories(scenario: dict[str, Any]) -> None:
     events = scenario["events"]
     forward_texts = " | ".join(
-        t.get_text() for t in charts.forward_sequence(events, 8).axes[0].texts
+        t.get_text() for t in diagrams.forward_sequence(events, 8).axes[0].texts
     )
     assert "blocked" in forward_texts and "cache hit" in forward_texts
     assert "the origin saw 127.0.0." in forward_texts
-    reverse = charts.reverse_sequence(events, 8).axes[0]
+    reverse = diagrams.reverse_sequence(events, 8).axes[0]
     lanes = [t.get_text() for t in reverse.get_xticklabels()]
     assert lanes[:2] == ["diner", "waiter\n(reverse proxy)"] and len(lanes) == 5
     assert any("in " in t.get_text() and " ms" in t.get_text() for t in reverse.texts)
@@ -188,7 +190,7 @@ def test_empty_records_still_give_a_labelled_figure() -> None:
         charts.cache_timeline,
         charts.hit_ratio_by_cache_size,
         charts.allowed_vs_blocked,
-        charts.forward_sequence,
-        charts.reverse_sequence,
+        diagrams.forward_sequence,
+        diagrams.reverse_sequence,
     ):
         _labelled(make([]))

@@ -34,10 +34,10 @@ def test_the_blocking_really_blocks() -> None:
 
 def test_both_proxies_import_without_the_lab_extra() -> None:
     result = run_without_lab_extra(
-        "from proxylab.forward import ForwardProxy\n"
-        "from proxylab.reverse import ReverseProxy\n"
-        "from proxylab.cache import HttpCache\n"
-        "from proxylab.tls import server_context_from_files\n"
+        "from proxylab.forward.proxy import ForwardProxy\n"
+        "from proxylab.reverse.proxy import ReverseProxy\n"
+        "from proxylab.cache.http_cache import HttpCache\n"
+        "from proxylab.net.tls import server_context_from_files\n"
         "print('ok')\n"
     )
     assert result.stdout.strip() == "ok", result.stderr

@@ -1,4 +1,4 @@
-"""Tests for proxylab.filters: every rule kind, ordering, patterns, block page, access."""
+"""Tests for proxylab.forward.filters: every rule kind, ordering, patterns, block page, access."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from html.parser import HTMLParser
 
 import pytest
 
+from proxylab.addresses import parse_ip
 from proxylab.errors import ConfigError
-from proxylab.filters import (
-    PATTERN_SYNTAX,
-    SCHOOL_SOCIAL_MEDIA,
-    WORK_ONLY,
+from proxylab.forward.access import ClientAccess
+from proxylab.forward.block_page import block_page
+from proxylab.forward.filters import FilterPolicy
+from proxylab.forward.patterns import PATTERN_SYNTAX, SCHOOL_SOCIAL_MEDIA, WORK_ONLY, parse_pattern
+from proxylab.forward.rules import (
     Allow,
     AnyRequest,
     Block,
-    ClientAccess,
     ClientNetworkRule,
-    FilterPolicy,
     FilterRequest,
     ForClients,
     HostRule,
@@ -27,11 +27,8 @@ from proxylab.filters import (
     TimeWindowRule,
     UrlRegexRule,
     WildcardHostRule,
-    block_page,
-    parse_address,
-    parse_pattern,
 )
-from proxylab.messages import parse_target
+from proxylab.http.messages import parse_target
 
 MONDAY = datetime(2024, 5, 6, 12, 0)  # a Monday, noon
 FRIDAY = MONDAY + timedelta(days=4)
@@ -598,6 +595,6 @@ def test_client_access_custom_and_anyone() -> None:
 
 
 def test_parse_address() -> None:
-    assert str(parse_address("::ffff:192.0.2.1")) == "192.0.2.1"
-    assert str(parse_address(" 2001:DB8::1 ")) == "2001:db8::1"
-    assert parse_address("300.1.1.1") is None
+    assert str(parse_ip("::ffff:192.0.2.1")) == "192.0.2.1"
+    assert str(parse_ip(" 2001:DB8::1 ")) == "2001:db8::1"
+    assert parse_ip("300.1.1.1") is None

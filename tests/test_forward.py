@@ -17,10 +17,10 @@ import trustme
 from conftest import wait_for_event
 from origins import BINARY, TEXT, BlackHole, Origin
 
-from proxylab.accesslog import squid_line
 from proxylab.errors import ConfigError
-from proxylab.forward import ForwardProxy, ForwardSettings
-from proxylab.server import Timeouts
+from proxylab.forward.accesslog import squid_line
+from proxylab.forward.proxy import ForwardProxy, ForwardSettings
+from proxylab.net.connection import Timeouts
 
 StartProxy = Callable[..., Any]
 
@@ -221,7 +221,7 @@ def seen_headers(server_url: str, extra: dict[str, str] | None = None) -> dict[s
 def test_privacy_levels_match_the_table(
     forward_proxy: StartProxy, level: str, via: bool, xff: str | None
 ) -> None:
-    from proxylab.privacy import PrivacyPolicy
+    from proxylab.forward.privacy import PrivacyPolicy
 
     server, _ = forward_proxy(privacy=PrivacyPolicy.from_names(level))
     seen = seen_headers(server.url, {"X-Forwarded-For": "10.9.8.7", "Forwarded": "for=10.9.8.7"})
@@ -235,7 +235,7 @@ def test_privacy_levels_match_the_table(
 
 
 def test_scrubbing_removes_identifying_headers(forward_proxy: StartProxy) -> None:
-    from proxylab.privacy import PrivacyPolicy
+    from proxylab.forward.privacy import PrivacyPolicy
 
     server, _ = forward_proxy(
         privacy=PrivacyPolicy.from_names("anonymous", ["user-agent", "cookie"])
@@ -278,7 +278,7 @@ def test_basic_proxy_authentication(forward_proxy: StartProxy) -> None:
 
 
 def test_clients_outside_the_allowed_networks_are_refused(forward_proxy: StartProxy) -> None:
-    from proxylab.filters import ClientAccess
+    from proxylab.forward.access import ClientAccess
 
     server, proxy = forward_proxy(access=ClientAccess(("10.0.0.0/8",)))
     with httpx.Client(proxy=server.url) as client:
@@ -319,7 +319,7 @@ def raw_exchange(address: tuple[str, int], data: bytes, timeout: float = 10) -> 
 
 
 def test_access_log_formats(tmp_path: Any, forward_proxy: StartProxy) -> None:
-    from proxylab.accesslog import AccessLog
+    from proxylab.forward.accesslog import AccessLog
 
     server, proxy = forward_proxy()
     squid, common = (
@@ -340,8 +340,8 @@ def test_access_log_formats(tmp_path: Any, forward_proxy: StartProxy) -> None:
 
 
 def test_access_log_lines_reach_the_file_without_more_traffic(tmp_path: Any) -> None:
-    from proxylab.accesslog import AccessLog
-    from proxylab.lab import wait_until
+    from proxylab.forward.accesslog import AccessLog
+    from proxylab.lab.lab import wait_until
     from proxylab.metrics import Event
 
     path = tmp_path / "squid.log"

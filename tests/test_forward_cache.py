@@ -10,8 +10,8 @@ import httpx
 from conftest import wait_for_event
 from origins import Origin
 
-from proxylab.cache import HttpCache
-from proxylab.lab import wait_until
+from proxylab.cache.http_cache import HttpCache
+from proxylab.lab.lab import wait_until
 
 StartProxy = Callable[..., Any]
 

@@ -10,12 +10,8 @@ import httpx
 from conftest import wait_for_event
 from origins import Origin
 
-from proxylab.filters import (
-    ClientNetworkRule,
-    FilterPolicy,
-    TimeWindowRule,
-    WildcardHostRule,
-)
+from proxylab.forward.filters import FilterPolicy
+from proxylab.forward.rules import ClientNetworkRule, TimeWindowRule, WildcardHostRule
 
 StartProxy = Callable[..., Any]
 

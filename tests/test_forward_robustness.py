@@ -14,9 +14,9 @@ import pytest
 from conftest import wait_for_event
 from test_forward import raw_exchange
 
-from proxylab.accesslog import squid_line
-from proxylab.server import Timeouts
-from proxylab.wire import Limits
+from proxylab.forward.accesslog import squid_line
+from proxylab.http.framing import Limits
+from proxylab.net.connection import Timeouts
 
 StartProxy = Callable[..., Any]
 
@@ -149,7 +149,7 @@ def test_a_chunked_origin_dying_mid_body_never_gets_a_last_chunk(origin: Any) ->
     """With chunked framing the client can only tell an incomplete body by the missing 0-chunk."""
     from conftest import running_forward_proxy
 
-    from proxylab.forward import ForwardSettings
+    from proxylab.forward.proxy import ForwardSettings
 
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -176,7 +176,7 @@ def test_a_chunked_origin_dying_mid_body_never_gets_a_last_chunk(origin: Any) ->
 def test_limits_are_configurable(origin: Any) -> None:
     from conftest import running_forward_proxy
 
-    from proxylab.forward import ForwardSettings
+    from proxylab.forward.proxy import ForwardSettings
 
     settings = ForwardSettings(resolve={"origin.test": ("127.0.0.1", origin.port)})
     with (

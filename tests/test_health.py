@@ -7,10 +7,16 @@ import random
 import pytest
 from test_reverse import Kitchen, dead_port, event_waiter
 
-from proxylab.balancers import Backend
 from proxylab.errors import ConfigError
-from proxylab.health import HealthChecker, HealthPolicy, HealthState, PassiveHealth, RiseFall
 from proxylab.metrics import EventLog
+from proxylab.reverse.balancers import Backend
+from proxylab.reverse.health import (
+    HealthChecker,
+    HealthPolicy,
+    HealthState,
+    PassiveHealth,
+    RiseFall,
+)
 
 pytestmark = pytest.mark.timeout(20)
 

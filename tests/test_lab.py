@@ -17,9 +17,11 @@ import httpx
 import pytest
 
 from proxylab.errors import ConfigError
-from proxylab.lab import Exponential, Fixed, Lab, loopback_aliases_work, wait_until
-from proxylab.lab_sites import SITE_NAMES
-from proxylab.loadgen import run_load
+from proxylab.lab.kitchens import Exponential, Fixed
+from proxylab.lab.lab import Lab, wait_until
+from proxylab.lab.loadgen import run_load
+from proxylab.lab.network import loopback_aliases_work
+from proxylab.lab.sites import SITE_NAMES
 
 DISTINCT = loopback_aliases_work()
 needs_distinct = pytest.mark.skipif(

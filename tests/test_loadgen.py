@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from proxylab.errors import ConfigError
-from proxylab.lab import Fixed, Lab
-from proxylab.loadgen import run_load, summarize
+from proxylab.lab.kitchens import Fixed
+from proxylab.lab.lab import Lab
+from proxylab.lab.loadgen import run_load, summarize
 from proxylab.metrics import EventLog
 
 

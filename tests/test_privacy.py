@@ -1,4 +1,4 @@
-"""Tests for proxylab.privacy: the level table, scrubbing, Via and loop detection."""
+"""Tests for proxylab.forward.privacy: the level table, scrubbing, Via and loop detection."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxylab.errors import ConfigError
-from proxylab.messages import Headers
-from proxylab.privacy import (
+from proxylab.forward.privacy import (
     CLIENT_IP_HEADERS,
     PROXY_HEADERS,
     SCRUBBABLE,
@@ -18,6 +17,7 @@ from proxylab.privacy import (
     is_loop,
     response_via,
 )
+from proxylab.http.messages import Headers
 
 CLIENT = "10.0.0.7"
 

@@ -1,6 +1,6 @@
 """The reverse proxy with real backends (small ``Server`` kitchens) and real clients.
 
-Every backend here is a real ``proxylab.server.Server`` on 127.0.0.1 with port 0, run by
+Every backend here is a real ``proxylab.net.server.Server`` on 127.0.0.1 with port 0, run by
 ``Kitchen``; clients are httpx and raw sockets. The helpers at the top are shared with
 the other ``test_reverse_*`` files.
 """
@@ -24,12 +24,13 @@ import pytest
 from conftest import wait_for_event
 from test_forward import raw_exchange
 
-from proxylab.balancers import Backend, RoundRobin, make_balancer
-from proxylab.messages import Headers, Request, Response, reason_phrase
+from proxylab.http.messages import Headers, Request, Response, reason_phrase
 from proxylab.metrics import Event, EventLog
-from proxylab.reverse import ReverseProxy, ReverseSettings, Route
-from proxylab.reverse_routes import Site
-from proxylab.server import ClientConnection, Server, Timeouts
+from proxylab.net.connection import ClientConnection, Timeouts
+from proxylab.net.server import Server
+from proxylab.reverse.balancers import Backend, RoundRobin, make_balancer
+from proxylab.reverse.proxy import ReverseProxy
+from proxylab.reverse.routes import ReverseSettings, Route, Site
 
 pytestmark = pytest.mark.timeout(30)
 

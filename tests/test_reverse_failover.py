@@ -10,8 +10,9 @@ import httpx
 import pytest
 from test_reverse import client, dead_port, event_waiter, kitchens, reverse_proxy, wait_for, who
 
-from proxylab.balancers import Backend
-from proxylab.reverse import ReverseProxy, ReverseSettings
+from proxylab.reverse.balancers import Backend
+from proxylab.reverse.proxy import ReverseProxy
+from proxylab.reverse.routes import ReverseSettings
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -181,7 +182,7 @@ def test_proxy_is_also_a_context_manager() -> None:
 
 
 def test_tls_listener_sets_forwarded_proto_https() -> None:
-    from proxylab.tls import LabCertificates
+    from proxylab.net.tls import LabCertificates
 
     with LabCertificates() as certs, kitchens("a") as (a,), reverse_proxy(
         [a.backend], ssl_context=certs.server_context(), hsts="max-age=60"

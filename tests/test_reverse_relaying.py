@@ -7,19 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxylab.messages import HOP_BY_HOP, Headers, Request, Response
-from proxylab.relaying import (
+from proxylab.addresses import in_networks, parse_networks
+from proxylab.http.framing import BodyKind, Limits
+from proxylab.http.messages import HOP_BY_HOP, Headers, Request, Response, cookie_value
+from proxylab.http.relaying import (
     client_body_kind,
-    cookie_value,
     forwarded_element,
-    in_networks,
-    parse_networks,
-    relay_response,
     strip_hop_by_hop,
     without_cookie,
 )
-from proxylab.server import ClientConnection, Timeouts
-from proxylab.wire import BodyKind, Limits
+from proxylab.net.connection import ClientConnection, Timeouts
+from proxylab.net.relay import relay_response
 
 
 def test_strip_hop_by_hop_drops_fixed_listed_and_extra_names() -> None:

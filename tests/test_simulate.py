@@ -1,4 +1,4 @@
-"""Tests for proxylab.simulate: small runs, fixed seeds, exact or clearly-separated results."""
+"""Tests for proxylab.lab.simulate: small runs, fixed seeds, exact or clearly-separated results."""
 
 from __future__ import annotations
 
@@ -11,23 +11,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxylab.balancers import (
-    BALANCERS,
-    Backend,
-    ConsistentHash,
-    LeastConnections,
-    LeastLatency,
-    PowerOfTwoChoices,
-)
 from proxylab.errors import ConfigError
-from proxylab.messages import Request
-from proxylab.simulate import (
+from proxylab.http.messages import Request
+from proxylab.lab.simulate import (
     LatencyHistogram,
     RequestRecord,
     SimBackend,
     SimResult,
     parse_service_time,
     simulate,
+)
+from proxylab.reverse.balancers import (
+    BALANCERS,
+    Backend,
+    ConsistentHash,
+    LeastConnections,
+    LeastLatency,
+    PowerOfTwoChoices,
 )
 
 

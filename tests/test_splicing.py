@@ -19,13 +19,13 @@ from conftest import running_forward_proxy
 from origins import big_body
 from test_forward import raw_exchange
 
-from proxylab.cache import HttpCache
-from proxylab.connection import ClientConnection, Timeouts
-from proxylab.forward import ForwardSettings
-from proxylab.messages import Headers, Request
-from proxylab.splicing import MIN_SPLICE, SPLICE_AVAILABLE, Pipe
-from proxylab.upstream import ConnectionPool, SpliceableBody
-from proxylab.wire import Limits
+from proxylab.cache.http_cache import HttpCache
+from proxylab.forward.proxy import ForwardSettings
+from proxylab.http.framing import Limits
+from proxylab.http.messages import Headers, Request
+from proxylab.net.connection import ClientConnection, Timeouts
+from proxylab.net.splicing import MIN_SPLICE, SPLICE_AVAILABLE, Pipe
+from proxylab.net.upstream import ConnectionPool, SpliceableBody
 
 needs_splice = pytest.mark.skipif(not SPLICE_AVAILABLE, reason="os.splice is Linux-only")
 LARGE = 3 * 2**20 + 17  # several pipe-fulls, and not a round number

@@ -7,8 +7,8 @@ import io
 import json
 import threading
 
-from proxylab.balancers import Backend
-from proxylab.stats import StatsTable
+from proxylab.reverse.balancers import Backend
+from proxylab.reverse.stats import StatsTable
 
 A = Backend("10.0.0.1", 8001, weight=2, name="a")
 B = Backend("10.0.0.2", 8002, name="<b>")

@@ -1,11 +1,11 @@
-"""Tests for proxylab.messages.parse_target: the four request-target forms of RFC 9112 3.2."""
+"""Tests for proxylab.http.messages.parse_target: the four request-target forms of RFC 9112 3.2."""
 
 from __future__ import annotations
 
 import pytest
 
 from proxylab.errors import ProtocolError
-from proxylab.messages import Target, TargetForm, parse_target, split_authority
+from proxylab.http.messages import Target, TargetForm, parse_target, split_authority
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,13 @@ import pytest
 from test_reverse import kitchens, reverse_proxy
 
 from proxylab.errors import ConfigError
-from proxylab.server import Server
-from proxylab.tls import LabCertificates, hsts_value, redirect_to_https, server_context_from_files
+from proxylab.net.server import Server
+from proxylab.net.tls import (
+    LabCertificates,
+    hsts_value,
+    redirect_to_https,
+    server_context_from_files,
+)
 
 pytestmark = pytest.mark.timeout(20)
 

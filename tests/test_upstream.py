@@ -11,8 +11,8 @@ import socket
 import threading
 from collections.abc import Iterator
 
-from proxylab.messages import Headers, Request
-from proxylab.upstream import ConnectionPool
+from proxylab.http.messages import Headers, Request
+from proxylab.net.upstream import ConnectionPool
 
 SMALL = b"small body\n" * 10
 LARGE = b"L" * (4 << 20)  # far more than one read: it has to stream

@@ -1,4 +1,4 @@
-"""Unit tests for proxylab.wire: one test (or parametrised family) per rule it enforces.
+"""Unit tests for proxylab.http.wire: one test (or parametrised family) per rule it enforces.
 
 Each rule names the RFC 9112 section it comes from; where we deliberately differ from
 h11 (the oracle of test_wire_differential.py), the test says so in its name or docstring.
@@ -17,19 +17,21 @@ from proxylab.errors import (
     ProtocolError,
     RequestLineTooLong,
 )
-from proxylab.messages import Headers, Request, Response
-from proxylab.wire import (
+from proxylab.http.framing import (
     BodyDecoder,
     BodyKind,
     Framing,
-    HeadParser,
     Limits,
+    request_framing,
+    response_framing,
+)
+from proxylab.http.messages import Headers, Request, Response
+from proxylab.http.wire import (
+    HeadParser,
     encode_chunk,
     last_chunk,
     parse_request_head,
     parse_response_head,
-    request_framing,
-    response_framing,
     serialize_request_head,
     serialize_response_head,
 )

@@ -1,4 +1,4 @@
-"""Differential test: proxylab.wire and h11 read the same bytes and must agree.
+"""Differential test: proxylab.http.wire and h11 read the same bytes and must agree.
 
 Hypothesis builds byte streams - valid and broken request and response streams: random
 methods, targets, field names and values with bad characters, Content-Length and
@@ -9,7 +9,7 @@ same messages (start line, fields with lower-case names, body, trailers) and the
 verdict: accepted, or rejected somewhere.
 
 h11 is the oracle, but where it is deliberately more lenient (or stricter) than a rule
-that proxylab.wire documents, the generator leaves that case out - narrowly, with a
+that proxylab.http.wire documents, the generator leaves that case out - narrowly, with a
 comment saying why - and test_wire.py covers the case on its own:
 
 * TE + CL in one request: we answer 400 (RFC 9112 6.1 "MAY reject"); h11 lets TE win.
@@ -42,8 +42,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxylab.errors import ProtocolError, ProxyLabError
-from proxylab.messages import Headers, Request, Response, connection_tokens
-from proxylab.wire import BodyDecoder, HeadParser, request_framing, response_framing
+from proxylab.http.framing import BodyDecoder, request_framing, response_framing
+from proxylab.http.messages import Headers, Request, Response, connection_tokens
+from proxylab.http.wire import HeadParser
 
 T = TypeVar("T")
 Kind = Literal["request", "response"]
@@ -93,7 +94,7 @@ def h11_keeps_alive(head: Request | Response) -> bool:
     return head.version == "HTTP/1.1" and "close" not in connection_tokens(head.headers)
 
 
-# --- proxylab.wire as a server or a client would drive it ----------------------------------
+# --- proxylab.http.wire as a server or a client would drive it ----------------------------------
 
 
 class WireReader:

@@ -12,8 +12,8 @@ from typing import Any
 
 from rich.console import Console
 
-from proxylab.accesslog import AccessLog
-from proxylab.cache import HttpCache
+from proxylab.addresses import parse_host_port
+from proxylab.cache.http_cache import HttpCache
 from proxylab.cli.console import (
     EventPrinter,
     add_server_flags,
@@ -24,11 +24,12 @@ from proxylab.cli.console import (
     wait_for_ctrl_c,
 )
 from proxylab.errors import ConfigError
-from proxylab.filters import ClientAccess, FilterPolicy
-from proxylab.forward import ForwardProxy, ForwardSettings
+from proxylab.forward.access import ClientAccess
+from proxylab.forward.accesslog import AccessLog
+from proxylab.forward.filters import FilterPolicy
+from proxylab.forward.privacy import PrivacyPolicy
+from proxylab.forward.proxy import ForwardProxy, ForwardSettings
 from proxylab.metrics import Event, EventLog
-from proxylab.privacy import PrivacyPolicy
-from proxylab.server import parse_address
 
 __all__ = ["add_parser", "run", "settings_from_args"]
 
@@ -121,7 +122,7 @@ def _resolve_map(items: list[str]) -> dict[str, tuple[str, int]]:
         name, sep, address = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"Bad --resolve {item!r}: expected NAME=HOST:PORT.")
-        mapping[name.lower()] = parse_address(address)
+        mapping[name.lower()] = parse_host_port(address)
     return mapping
 
 
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     try:
         settings = settings_from_args(args)
-        address = parse_address(args.listen)
+        address = parse_host_port(args.listen)
     except ConfigError as error:
         print_error(console, error.message)
         return 2

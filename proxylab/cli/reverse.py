@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from proxylab.balancers import BALANCERS, Backend
+from proxylab.addresses import parse_host_port
 from proxylab.cli.console import (
     EventPrinter,
     add_server_flags,
@@ -33,9 +33,16 @@ from proxylab.cli.console import (
 )
 from proxylab.errors import ConfigError
 from proxylab.metrics import Event, EventLog
-from proxylab.reverse import ReverseProxy, ReverseSettings, Route
-from proxylab.server import Server, parse_address
-from proxylab.tls import LabCertificates, hsts_value, redirect_to_https, server_context_from_files
+from proxylab.net.server import Server
+from proxylab.net.tls import (
+    LabCertificates,
+    hsts_value,
+    redirect_to_https,
+    server_context_from_files,
+)
+from proxylab.reverse.balancers import BALANCERS, Backend
+from proxylab.reverse.proxy import ReverseProxy
+from proxylab.reverse.routes import ReverseSettings, Route
 
 __all__ = ["add_parser", "parse_backend", "parse_route", "run", "settings_from_args"]
 
@@ -242,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     try:
         _check(args)
-        address = parse_address(args.listen)
+        address = parse_host_port(args.listen)
         routes = [parse_route(r, args.balancer) for r in args.route]
         backends = [parse_backend(b) for b in args.backend]
         settings = settings_from_args(args)
@@ -293,7 +300,7 @@ def _servers(
     servers = [main]
     if args.redirect_http:
         redirect = Server(
-            redirect_to_https(main.address[1]), parse_address(args.redirect_http), name="redirect"
+            redirect_to_https(main.address[1]), parse_host_port(args.redirect_http), name="redirect"
         )
         stack.callback(redirect.stop)
         servers.append(redirect)

@@ -31,10 +31,12 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from proxylab import charts
-from proxylab.filters import SCHOOL_SOCIAL_MEDIA
-from proxylab.lab import Kitchen, Lab, LogNormal, wait_until
-from proxylab.loadgen import LoadResult, run_load
+from proxylab.forward.patterns import SCHOOL_SOCIAL_MEDIA
+from proxylab.lab import charts, diagrams
+from proxylab.lab.figures import save_all
+from proxylab.lab.kitchens import Kitchen, LogNormal
+from proxylab.lab.lab import Lab, wait_until
+from proxylab.lab.loadgen import LoadResult, run_load
 from proxylab.metrics import Event
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     with Lab(seed=args.seed) as lab:
         for step in STEPS:
             figures.update(step(lab, console))
-    paths = charts.save_all(figures, Path(args.output))
+    paths = save_all(figures, Path(args.output))
     listing = "\n".join(f"  {path}" for path in paths)
     elapsed = time.monotonic() - started
     console.print(Panel(f"Charts saved:\n{listing}", title=f"Tour done in {elapsed:.1f} s"))
@@ -138,7 +140,7 @@ def privacy(lab: Lab, console: Console) -> Figures:
         "yours (X-Forwarded-For); anonymous admits a proxy (Via); elite hides even that."
     )
     _panel(console, "2. Privacy: the friend who phones the restaurant", table, lesson)
-    return {"forward_sequence": charts.forward_sequence(_since(lab, mark), limit=4)}
+    return {"forward_sequence": diagrams.forward_sequence(_since(lab, mark), limit=4)}
 
 
 # -- 3. filtering --------------------------------------------------------------------------
@@ -225,7 +227,7 @@ def balancing(lab: Lab, console: Console) -> Figures:
     client = lab.client()
     for _ in range(3):
         client.get(f"{waiter.url}/order")
-    sequence = charts.reverse_sequence(_since(lab, mark), limit=3)
+    sequence = diagrams.reverse_sequence(_since(lab, mark), limit=3)
     results: dict[str, LoadResult] = {}
     table = _table("balancer", *(k.name for k in kitchens), "p50", "p95")
     for name in ("round-robin", "least-connections", "p2c", "least-latency"):

@@ -1,0 +1,373 @@
+"""The forward proxy: the friend who phones the restaurant for you.
+
+A forward proxy acts for the *client*. The browser is configured to send every request to
+it, in absolute form (``GET http://news.test/ HTTP/1.1``, RFC 9112 section 3.2.2), and the
+proxy makes the request to the origin on the client's behalf. The origin sees the proxy,
+not the client (privacy); the proxy can refuse (filtering) and remember answers (caching).
+Squid and Privoxy are forward proxies; so is this module.
+
+What one request goes through (``ForwardProxy.__call__``):
+
+1. who may use the proxy at all (loopback by default), proxy authentication (407), and
+   loop detection (our own ``Via`` token coming back means a loop: 508);
+2. CONNECT: port policy and filter, then a byte tunnel (HTTPS travels through it, still
+   encrypted end to end: the proxy sees only the host name);
+3. otherwise: the filter decides (403 with a block page naming the rule), hop-by-hop
+   fields are removed (RFC 9110 section 7.6.1), ``Host`` is set from the target, the
+   privacy policy rewrites what reveals the client, and the request is forwarded in
+   origin-form over a pooled keep-alive connection, through the cache if there is one;
+4. the response comes back with its own hop-by-hop fields removed, re-framed for this
+   client, and every exchange becomes one ``Event``.
+
+Left out on purpose: TLS interception (MITM) of CONNECT tunnels, FTP, ICAP, PAC files.
+
+Layer 4: composes server, upstream, privacy, filters, cache and metrics.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from proxylab.cache.http_cache import CacheOutcome, HttpCache
+from proxylab.errors import (
+    ConfigError,
+    Forbidden,
+    LoopDetected,
+    ProtocolError,
+    ProxyAuthRequired,
+    ProxyLabError,
+)
+from proxylab.forward.access import ClientAccess
+from proxylab.forward.block_page import block_page
+from proxylab.forward.filters import FilterPolicy
+from proxylab.forward.privacy import PrivacyPolicy, add_response_via, is_loop
+from proxylab.forward.rules import Block, FilterRequest
+from proxylab.http.framing import BodyKind, Limits, request_framing
+from proxylab.http.messages import (
+    HOP_BY_HOP,
+    Headers,
+    Request,
+    Response,
+    Target,
+    TargetForm,
+    parse_target,
+)
+from proxylab.http.relaying import body_finished, end_to_end, strip_hop_by_hop
+from proxylab.metrics import Event, EventLog
+from proxylab.net.connection import ClientConnection, Timeouts
+from proxylab.net.relay import rejected_event, relay_response
+from proxylab.net.server import Server, answer_error
+from proxylab.net.upstream import ConnectionPool, open_connection, relay
+
+__all__ = ["ForwardProxy", "ForwardSettings"]
+
+#: Request fields that describe the client's connection, not the message (plus Expect,
+#: which the proxy answers itself).
+_NOT_FORWARDED = HOP_BY_HOP | {"expect"}
+
+# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
+_NONE, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
+_ORIGIN_FORM, _ASTERISK_FORM = TargetForm.ORIGIN, TargetForm.ASTERISK
+#: ``outcome.value`` runs Python code on 3.10/3.11 (enum's property); a dict look-up does not
+_OUTCOME_NAMES = {outcome: outcome.value for outcome in CacheOutcome}
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardSettings:
+    """Everything that shapes the forward proxy's behaviour, in one value.
+
+    ``resolve`` maps a host name to the ``(host, port)`` really dialled, which is how the
+    offline lab's ``*.test`` sites are reached. ``auth`` is ``(user, password)`` for Basic
+    proxy authentication, or ``None`` for none.
+    """
+
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
+    filters: FilterPolicy = field(default_factory=FilterPolicy)
+    access: ClientAccess = field(default_factory=ClientAccess)
+    connect_ports: frozenset[int] = frozenset({443})
+    resolve: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+    source_address: tuple[str, int] | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    tunnel_idle_timeout: float = 300.0
+
+
+class ForwardProxy:
+    """A forward proxy handler: plug it into a ``Server`` (or call ``serve``).
+
+    >>> proxy = ForwardProxy(ForwardSettings(privacy=PrivacyPolicy.from_names("elite")))
+    >>> with proxy.serve(("127.0.0.1", 0)) as server:  # doctest: +SKIP
+    ...     httpx.get("http://news.test/", proxy=server.url)
+    """
+
+    def __init__(
+        self,
+        settings: ForwardSettings | None = None,
+        *,
+        cache: HttpCache | None = None,
+        events: EventLog | None = None,
+    ) -> None:
+        self.settings = settings or ForwardSettings()
+        self.cache = cache
+        self.events = events if events is not None else EventLog()
+        self.pool = ConnectionPool(
+            connect_timeout=self.settings.timeouts.connect,
+            read_timeout=self.settings.timeouts.upstream_read,
+            source_address=self.settings.source_address,
+        )
+        if self.settings.auth is not None and ":" in self.settings.auth[0]:
+            raise ConfigError("A proxy user name cannot contain ':'.")
+
+    def serve(
+        self,
+        address: tuple[str, int] = ("127.0.0.1", 8080),
+        *,
+        max_connections: int = 1024,
+        limits: Limits | None = None,
+    ) -> Server:
+        """A ``Server`` running this proxy (not started: use ``with`` or ``.start()``)."""
+        return Server(
+            self,
+            address,
+            max_connections=max_connections,
+            limits=limits,
+            timeouts=self.settings.timeouts,
+            name="forward",
+            on_rejected=self.rejected,
+        )
+
+    def close(self) -> None:
+        """Close pooled upstream connections."""
+        self.pool.close()
+
+    def rejected(self, conn: ClientConnection, error: ProxyLabError) -> None:
+        """Record a request the server refused before this proxy saw it (``on_rejected``)."""
+        self.events.record(rejected_event("forward", conn, error))
+
+    # -- the per-request path --------------------------------------------------------
+    def __call__(self, conn: ClientConnection, request: Request) -> None:
+        """Answer one request from ``conn`` (the ``Handler`` protocol of ``server``)."""
+        event = Event(time.time(), "forward", client=conn.client_ip, method=request.method)
+        record = _Record(event, time.monotonic())
+        try:
+            self._admit(conn, request, record)
+            if request.method == "CONNECT":
+                self._tunnel(conn, request, record)
+            else:
+                self._forward(conn, request, record)
+        except ProxyLabError as error:
+            record.event.status = error.status
+            answer_error(conn, error)  # now, so that the record counts the page's bytes
+            raise
+        finally:
+            self._finish(conn, record)
+
+    def _admit(self, conn: ClientConnection, request: Request, record: _Record) -> None:
+        if not self.settings.access.allows(conn.client_ip):
+            _refused(record, "client not in the allowed networks")
+            raise Forbidden("This proxy only serves clients from its allowed networks.")
+        if self.settings.auth is not None and not _credentials_match(
+            request.headers.get("proxy-authorization"), self.settings.auth
+        ):
+            _refused(record, "proxy authentication")
+            raise ProxyAuthRequired(
+                "This proxy needs a user name and password.",
+                headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
+            )
+        if is_loop(request.headers, self.settings.privacy.via_token):
+            raise LoopDetected()
+
+    def _target(self, request: Request) -> Target:
+        # no Host look-up: the origin-form, the one form that needs it, is refused below
+        target = parse_target(request.method, request.target)
+        if target.form is _ORIGIN_FORM:
+            raise ProtocolError(
+                "This is a forward proxy: send the full URL (GET http://host/path), "
+                "or configure it as your HTTP proxy."
+            )
+        if target.form is _ASTERISK_FORM:
+            raise ProtocolError("OPTIONS * is not forwarded by this proxy.")
+        return target
+
+    def _check_filter(
+        self, conn: ClientConnection, target: Target, method: str, record: _Record
+    ) -> bool:
+        """Apply the filter; on a block, answer 403 with the block page and return False."""
+        policy = self.settings.filters
+        decision = policy.unconditional or policy.decide(
+            FilterRequest(
+                conn.client_ip, method, target.host, target.port, target.path, target.scheme
+            )
+        )
+        record.event.rule = decision.rule.describe() if decision.rule is not None else ""
+        if not isinstance(decision, Block):
+            record.event.decision = "allowed"
+            return True
+        record.event.decision, record.event.status = "blocked", 403
+        body = block_page(decision, target.url if method != "CONNECT" else target.authority)
+        headers = Headers(
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ]
+        )
+        conn.send_response(Response(403, headers, "Forbidden"), body)
+        return False
+
+    # -- CONNECT ---------------------------------------------------------------------
+    def _tunnel(self, conn: ClientConnection, request: Request, record: _Record) -> None:
+        target = self._target(request)
+        record.event.target = target.authority
+        record.event.kind = "tunnel"
+        if target.port not in self.settings.connect_ports:
+            allowed = ", ".join(str(p) for p in sorted(self.settings.connect_ports))
+            _refused(record, f"CONNECT ports {allowed}")
+            raise Forbidden(f"CONNECT to port {target.port} is not allowed (allowed: {allowed}).")
+        if not self._check_filter(conn, target, "CONNECT", record):
+            conn.keep_alive = False  # the client wanted a tunnel, not a conversation
+            return
+        host, port = self._dial_address(target)
+        upstream = open_connection(
+            host, port, self.settings.timeouts.connect, self.settings.source_address
+        )
+        record.event.upstream = f"{host}:{port}"
+        with upstream:
+            conn.send(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            record.event.status = 200
+            client_sock, early = conn.take_over()
+            sent, received = relay(client_sock, upstream, self.settings.tunnel_idle_timeout, early)
+        record.event.bytes_in, record.event.bytes_out = sent, received
+
+    # -- plain HTTP ------------------------------------------------------------------
+    def _forward(self, conn: ClientConnection, request: Request, record: _Record) -> None:
+        target = self._target(request)
+        record.event.target = url = target.url
+        if not self._check_filter(conn, target, request.method, record):
+            self._drain(conn, request)
+            return
+        framing = request_framing(request, conn.limits)
+        conn.continue_if_expected(request)
+        body = conn.read_framed(framing) if framing.kind is not _NONE else None
+        host, port = self._dial_address(target)
+        record.event.upstream = f"{host}:{port}"
+
+        def fetch(wanted: Request) -> tuple[Response, Iterator[bytes]]:
+            """Forward ``wanted``: the client's request, or the cache's conditional version."""
+            outgoing, changes = self._outgoing(conn, wanted, target, framing.kind)
+            record.event.privacy = "; ".join(changes)
+            reply = self.pool.exchange(
+                host, port, outgoing, body, framing.kind, tls=target.scheme == "https"
+            )
+            record.upstream_started = reply.head_received
+            return end_to_end(reply.response), reply.body
+
+        if self.cache is not None:
+            # The cache sees the client's request, as Squid's does: a hit is answered
+            # without building the request the origin would have seen.
+            reply = self.cache.exchange(request, url, fetch)
+            response, pieces = reply.response, reply.body
+            record.event.cache = _OUTCOME_NAMES[reply.outcome]
+        else:
+            response, pieces = fetch(request)
+        self._respond(conn, request, response, pieces, record)
+        if not body_finished(body):
+            conn.keep_alive = False  # the body was not read to its end: the stream is unsynced
+
+    def _outgoing(
+        self, conn: ClientConnection, request: Request, target: Target, body_kind: BodyKind
+    ) -> tuple[Request, tuple[str, ...]]:
+        """The request the origin will see: origin-form, own Host, no hop-by-hop fields."""
+        headers = strip_hop_by_hop(request.headers, _NOT_FORWARDED)
+        # RFC 9112 3.2.2: a proxy MUST replace Host with the authority of the target URI.
+        headers.set("Host", target.host_header)
+        if body_kind is _CHUNKED:
+            headers.add("Transfer-Encoding", "chunked")
+        result = self.settings.privacy.apply(headers, conn.client_ip, handed_over=True)
+        return Request(request.method, target.path, result.headers), result.changes
+
+    def _respond(
+        self,
+        conn: ClientConnection,
+        request: Request,
+        response: Response,
+        pieces: Iterator[bytes],
+        record: _Record,
+    ) -> None:
+        """Send the response head and stream the body, framed for this client."""
+        # the response's fields are this exchange's own copy (see relaying.end_to_end)
+        headers = response.headers
+        add_response_via(headers, self.settings.privacy.level, self.settings.privacy.via_token)
+        record.event.status = response.status
+        content_type = headers.get("content-type")
+        if content_type:
+            record.event.extra["content_type"] = content_type
+        relay_response(conn, request, response, headers, pieces)
+
+    def _drain(self, conn: ClientConnection, request: Request) -> None:
+        """After answering early, read away a small request body or give up the connection."""
+        framing = request_framing(request, conn.limits)
+        if framing.kind is _NONE:
+            return
+        if framing.kind is _LENGTH and framing.length <= 65536:
+            for _ in conn.read_framed(framing):
+                pass
+            return
+        conn.keep_alive = False
+
+    def _dial_address(self, target: Target) -> tuple[str, int]:
+        """Where to really connect: the lab's resolver override, or the target itself."""
+        mapped = self.settings.resolve.get(target.host)
+        return mapped if mapped is not None else (target.host, target.port)
+
+    def _finish(self, conn: ClientConnection, record: _Record) -> None:
+        event, now = record.event, time.monotonic()
+        event.duration = now - record.started
+        if record.upstream_started:
+            event.upstream_duration = now - record.upstream_started
+        if not event.bytes_out:  # a tunnel counted its own; otherwise what the client got
+            event.bytes_out = conn.bytes_out
+        self.events.record(event)
+
+
+class _Record:
+    """An exchange in progress: its ``Event``, filled in as the exchange goes, and the
+    clock readings its durations are worked out from when it ends."""
+
+    __slots__ = ("event", "started", "upstream_started")
+
+    def __init__(self, event: Event, started: float) -> None:
+        self.event, self.started, self.upstream_started = event, started, 0.0
+
+
+def _refused(record: _Record, rule: str) -> None:
+    """Note in the event that a policy turned the request away (Squid's TCP_DENIED)."""
+    record.event.decision, record.event.rule = "blocked", rule
+
+
+def _credentials_match(value: str | None, expected: tuple[str, str]) -> bool:
+    """Does a ``Proxy-Authorization`` value carry the expected Basic credentials (RFC 7617)?"""
+    given = _decode_basic(value or "")
+    if given is None:
+        return False
+    # compare_digest takes the same time whatever matches, so timing reveals nothing
+    return hmac.compare_digest(given[0].encode(), expected[0].encode()) & hmac.compare_digest(
+        given[1].encode(), expected[1].encode()
+    )
+
+
+def _decode_basic(value: str) -> tuple[str, str] | None:
+    """``Basic dXNlcjpwdw==`` -> ``("user", "pw")``, or ``None`` when malformed."""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None

@@ -1,0 +1,146 @@
+"""Passing a message on: the header rules both proxies apply to a message they relay.
+
+A proxy is a relay. Whether it works for the client (``forward``) or for the server
+(``reverse``), it takes a message that arrived on one connection and sends it on another:
+it must keep the fields that describe the *message* and drop those that describe the
+*connection* it arrived on, say who the original client was, and decide how to frame the
+body for the next hop. This module holds those rules as pure functions on ``Headers``;
+``net.relay`` does the sending.
+
+Key ideas:
+- Hop-by-hop fields (RFC 9110 section 7.6.1) describe one connection: ``Connection`` and
+  every name it lists, ``Keep-Alive``, ``Transfer-Encoding``, ``TE``, ``Trailer``,
+  ``Upgrade`` and the proxy-auth fields. "A proxy or gateway MUST ... remove any header or
+  trailer field(s) from the message with the same name", so ``strip_hop_by_hop`` does it
+  in one pass over the fields.
+- Who the client was travels in ``X-Forwarded-For`` (de facto) or RFC 7239 ``Forwarded``
+  (``for=192.0.2.7;proto=https;host=shop.test``; IPv6 quoted and bracketed). Such fields
+  are only as honest as whoever wrote them, so they are trusted only from known networks
+  (``addresses.in_networks``).
+- The body is re-framed (RFC 9112 section 6): a known ``Content-Length`` is kept; without
+  one an HTTP/1.1 client gets chunked encoding and an HTTP/1.0 client gets the body
+  delimited by closing the connection. HEAD, 1xx, 204 and 304 responses have no body.
+
+Left out on purpose: trailers are not forwarded, and ``Content-Encoding`` is passed through
+untouched (no compression here).
+
+Layer 1: pure functions on messages; no sockets.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+
+from proxylab.http.framing import BodyKind
+from proxylab.http.messages import HOP_BY_HOP, Headers, Request, Response
+
+__all__ = [
+    "FORWARDING_FIELDS",
+    "NO_BODY_STATUSES",
+    "body_finished",
+    "client_body_kind",
+    "end_to_end",
+    "forwarded_element",
+    "strip_hop_by_hop",
+    "without_cookie",
+]
+
+#: Statuses that never carry a body (RFC 9110 sections 15.3.5 and 15.4.5).
+NO_BODY_STATUSES = frozenset({204, 304})
+
+#: Fields through which clients and proxies describe the original client and URL.
+FORWARDING_FIELDS = frozenset(
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+     "forwarded", "x-real-ip"}
+)  # fmt: skip
+
+# Read through the class (BodyKind.NONE), an enum member costs a slow attribute hook on
+# Python 3.10 and 3.11 (EnumType.__getattr__): about 900 machine instructions a read.
+# The per-request path reads these module-level names instead.
+_NONE, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
+_UNTIL_CLOSE = BodyKind.UNTIL_CLOSE
+
+
+def strip_hop_by_hop(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Headers:
+    """A copy of ``headers`` without the lower-case names in ``drop`` (hop-by-hop ones).
+
+    ``drop`` must contain ``HOP_BY_HOP``; a caller that wants more names gone (a reverse
+    proxy hides ``Server``) builds ``HOP_BY_HOP | {...}`` once at setup. Also dropped:
+    the names a ``Connection`` field lists, and ``Content-Length`` when the message was
+    chunked (RFC 9112 6.3: Transfer-Encoding overrides it, and a length that does not
+    match the re-framed body would corrupt the stream). One pass over the fields.
+    """
+    if drop.isdisjoint(headers.names()):
+        return headers.copy()  # nothing to strip: a copy made in C, without the loop
+    items: list[tuple[str, str]] = []
+    keys: list[str] = []
+    listed: list[str] = []
+    for lower, item in headers.keyed():
+        if lower not in drop:
+            items.append(item)
+            keys.append(lower)
+        elif lower == "connection" and item[1].lower() != "keep-alive":  # lists nothing new
+            listed.extend(item[1].split(","))
+        elif lower == "transfer-encoding":
+            listed.append("content-length")
+    kept = Headers.from_lowered(items, keys)
+    if listed:
+        kept.remove_all(name for token in listed if (name := token.strip()).lower() not in drop)
+    return kept
+
+
+def end_to_end(response: Response) -> Response:
+    """The response without its hop-by-hop fields (RFC 9110 section 7.6.1)."""
+    headers = strip_hop_by_hop(response.headers)
+    return Response(response.status, headers, response.reason, response.version)
+
+
+def client_body_kind(request: Request, response: Response, headers: Headers) -> BodyKind:
+    """How to frame the body towards this client (RFC 9112 section 6).
+
+    ``headers`` are the fields about to be sent (already stripped of hop-by-hop ones).
+    """
+    if request.method == "HEAD" or response.status < 200 or response.status in NO_BODY_STATUSES:
+        return _NONE
+    if headers.get("content-length") is not None:
+        return _LENGTH
+    return _CHUNKED if request.version == "HTTP/1.1" else _UNTIL_CLOSE
+
+
+def body_finished(body: Iterator[bytes] | None) -> bool:
+    """Was a streamed request body read to its end (or was there none)?
+
+    If a proxy answers before reading the client's whole body, the unread bytes are still
+    on the connection and would be taken for the next request: the connection must close.
+    """
+    return body is None or inspect.getgeneratorstate(body) == inspect.GEN_CLOSED  # type: ignore[arg-type]
+
+
+def forwarded_element(client_ip: str, proto: str, host: str | None) -> str:
+    """One RFC 7239 ``Forwarded`` element, e.g. ``for=192.0.2.7;proto=http;host=shop.test``.
+
+    RFC 7239 section 6: an IPv6 node is in brackets and, as ``:`` is not a token
+    character, in quotes: ``for="[2001:db8::1]"``. A host with a port is quoted too.
+    """
+    node = f'"[{client_ip}]"' if ":" in client_ip else client_ip
+    element = f"for={node};proto={proto}"
+    return element if host is None else f"{element};host={_token_or_quoted(host)}"
+
+
+def _token_or_quoted(value: str) -> str:
+    """A token as is, anything else as an RFC 9110 quoted-string (section 5.6.4)."""
+    if value and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def without_cookie(headers: Headers, name: str) -> None:
+    """Remove cookie ``name`` from the ``Cookie`` fields in place, keeping the others."""
+    prefix = name + "="
+    kept = [p.strip() for line in headers.get_all("cookie") for p in line.split(";")]
+    kept = [p for p in kept if p and not p.startswith(prefix)]
+    if kept:
+        headers.set("Cookie", "; ".join(kept))
+    else:
+        headers.remove("cookie")

@@ -1,0 +1,192 @@
+"""The two analogies as sequence diagrams, drawn from real lab records.
+
+A forward proxy is a friend who phones the restaurant for you; a reverse proxy is the
+waiter between the diners and the kitchens. ``diagrams.forward_sequence`` and
+``diagrams.reverse_sequence`` draw these stories as sequence diagrams: one vertical lifeline
+per participant, one arrow per message, time running down the page. Nothing is made up:
+every arrow comes from an ``Event`` that a proxy, a site or a health checker recorded, and
+its label says what that side saw (the method and path, what the friend changed for
+privacy, the status, the address the origin saw, how long the kitchen took).
+
+Key idea: match records across the hop. The forward proxy records what it forwarded; the
+site records what arrived (``source="site"``); pairing them by URL and time shows both
+ends of one exchange. A cache hit or a block has no site record: the story stops at the
+friend.
+
+Left out on purpose: concurrent exchanges drawn as overlapping (they are shown one after
+the other, in start order), retries drawn as separate arrows.
+
+Layer 5 (an edge): drawing helpers come from ``charts``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from proxylab.lab.figures import (
+    BAD,
+    GOOD,
+    PLAIN,
+    backend_of,
+    is_health,
+    mark_empty,
+    new_figure,
+    records_of,
+)
+from proxylab.lab.figures import record_field as get
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "Message",
+    "draw_forward",
+    "draw_reverse",
+    "draw_sequence",
+    "forward_sequence",
+    "reverse_sequence",
+]
+
+HIT = "#2a9d8f"
+
+#: One arrow: from lane, to lane, label, colour (from == to: a note on that lane).
+Message = tuple[int, int, str, str]
+
+
+def draw_sequence(title: str, lanes: Sequence[str], messages: Sequence[Message]) -> Figure:
+    """Lifelines for ``lanes`` and one row per message, top to bottom."""
+    size = (max(8.0, 2.2 * len(lanes)), 1.8 + 0.32 * len(messages))
+    margins = (0.5, 0.45, 0.2, 1.05)  # room on top for the title and two-line lane names
+    figure, axes = new_figure(title, "participants", "time (top to bottom)", size, margins)
+    bottom = -(len(messages) + 1)
+    for x in range(len(lanes)):
+        axes.plot([x, x], [0, bottom], color="#bbbbbb", linewidth=1, zorder=0)
+    for n, (src, dst, label, colour) in enumerate(messages):
+        y = -(n + 1)
+        if src == dst:
+            box = {"boxstyle": "round", "facecolor": "white", "edgecolor": colour}
+            axes.text(src, y, label, ha="center", va="center", fontsize=8, color=colour, bbox=box)
+            continue
+        arrow = {"arrowstyle": "-|>", "color": colour}
+        axes.annotate("", xy=(dst, y), xytext=(src, y), arrowprops=arrow)
+        axes.text(
+            (src + dst) / 2, y + 0.08, label, ha="center", va="bottom", fontsize=8, color=colour
+        )
+    axes.set_xticks(range(len(lanes)), lanes)
+    axes.xaxis.tick_top()
+    axes.set_yticks([])
+    axes.set_xlim(-0.6, len(lanes) - 0.4)
+    axes.set_ylim(bottom + 0.5, 0.2)
+    for side in ("left", "right", "bottom"):
+        axes.spines[side].set_visible(False)
+    if not messages:
+        mark_empty(axes, "exchanges")
+    return figure
+
+
+def _short(text: str, limit: int = 38) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _path(target: str) -> str:
+    """``/path?query`` of a URL (a path stays as it is)."""
+    parts = urlsplit(target)
+    if not parts.scheme:
+        return target
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _origin_saw(sites: list[Any], event: Any) -> Any:
+    """The site's own record of the request the friend forwarded (removed from ``sites``)."""
+    begin, end = get(event, "time") - 0.05, get(event, "time") + get(event, "duration") + 0.05
+    for n, seen in enumerate(sites):
+        if get(seen, "target") == get(event, "target") and begin <= get(seen, "time") <= end:
+            return sites.pop(n)
+    return None
+
+
+def _forward_messages(event: Any, sites: list[Any]) -> list[Message]:
+    """One exchange through the friend: ask; then blocked, remembered, or phoned through."""
+    status, cache = get(event, "status"), str(get(event, "cache") or "")
+    asked: list[Message] = [(0, 1, _short(f"{get(event, 'method')} {get(event, 'target')}"), PLAIN)]
+    if get(event, "decision") == "blocked":
+        return [*asked, (1, 0, _short(f"{status} blocked: {get(event, 'rule')}"), BAD)]
+    if cache.startswith("hit"):
+        return [*asked, (1, 0, f"{status} from memory (cache hit)", HIT)]
+    changes = re.sub(r"\s+", " ", str(get(event, "privacy") or "as is"))
+    forwarded = _short(f"{get(event, 'method')} {_path(get(event, 'target'))} [{changes}]", 60)
+    seen = _origin_saw(sites, event)
+    if seen is not None:
+        answer = (2, 1, f"{get(seen, 'status')}; the origin saw {get(seen, 'client')}", GOOD)
+    else:
+        answer = (2, 1, "no answer" if status in (502, 504) else str(status), BAD)
+    told = f"{status}" + (f" (cache {cache})" if cache else "")
+    return [*asked, (1, 2, forwarded, PLAIN), answer, (1, 0, told, BAD if status >= 400 else GOOD)]
+
+
+def draw_forward(events: Any, limit: int, title: str) -> Figure:
+    """You -> friend (forward proxy) -> restaurant (origin), from forward and site events."""
+    rows = sorted(records_of(events), key=lambda r: get(r, "time"))
+    forwards = [r for r in rows if get(r, "source") == "forward"][:limit]
+    sites = [r for r in rows if get(r, "source") == "site"]
+    you = get(forwards[0], "client") if forwards else "client"
+    lanes = [f"you\n({you})", "friend\n(forward proxy)", "restaurant\n(origin site)"]
+    messages = [m for event in forwards for m in _forward_messages(event, sites)]
+    return draw_sequence(title, lanes, messages)
+
+
+def _reverse_messages(event: Any, lane: Mapping[str, int]) -> list[Message]:
+    """One order through the waiter, or a health change noted on the kitchen's lane."""
+    kitchen = lane.get(backend_of(event))
+    if is_health(event) and kitchen is not None:
+        note = str(get(event, "note"))
+        return [(kitchen, kitchen, f"{backend_of(event)} {note}", BAD if "down" in note else HIT)]
+    status = get(event, "status")
+    order = _short(f"{get(event, 'method')} {_path(str(get(event, 'target')))}")
+    colour = BAD if status >= 500 or status == 0 else GOOD
+    messages: list[Message] = [(0, 1, order, PLAIN)]
+    if kitchen is not None:
+        took = float(get(event, "upstream_duration") or get(event, "duration") or 0.0) * 1000
+        messages += [(1, kitchen, order, PLAIN), (kitchen, 1, f"{status} in {took:.0f} ms", colour)]
+    total = float(get(event, "duration") or 0.0) * 1000
+    return [*messages, (1, 0, f"{status} after {total:.0f} ms", colour)]
+
+
+def draw_reverse(events: Any, limit: int, title: str) -> Figure:
+    """Diner -> waiter (reverse proxy) -> kitchens, one lane per kitchen, health noted."""
+    rows = sorted(records_of(events), key=lambda r: get(r, "time"))
+    served = [r for r in rows if get(r, "source") == "reverse"][:limit]
+    if served:
+        first, last = get(served[0], "time") - 1.0, get(served[-1], "time")
+        served += [r for r in rows if is_health(r) and first <= get(r, "time") <= last]
+        served.sort(key=lambda r: get(r, "time"))
+    kitchens = sorted({backend_of(r) for r in served if backend_of(r)})
+    lane = {name: 2 + n for n, name in enumerate(kitchens)}
+    lanes = ["diner", "waiter\n(reverse proxy)", *kitchens]
+    messages = [m for event in served for m in _reverse_messages(event, lane)]
+    return draw_sequence(title, lanes, messages)
+
+
+# -- the two analogies --------------------------------------------
+def forward_sequence(
+    events: Any, limit: int = 6, title: str = "The friend who phones the restaurant (forward proxy)"
+) -> Figure:
+    """You -> friend (forward proxy) -> restaurant (origin), from real forward and site events.
+
+    Each exchange shows what you asked, what the friend forwarded (and changed, for
+    privacy), what the origin answered and which address it saw; blocks and cache hits stop
+    at the friend. Drawn by ``draw_forward``.
+    """
+    return draw_forward(events, limit, title)
+
+
+def reverse_sequence(
+    events: Any,
+    limit: int = 8,
+    title: str = "The waiter between diners and kitchens (reverse proxy)",
+) -> Figure:
+    """Diner -> waiter (reverse proxy) -> kitchens, one lane per kitchen, health changes noted."""
+    return draw_reverse(events, limit, title)
