@@ -43,3 +43,13 @@ def test_question_ids_name_their_notebook() -> None:
     for question_id in all_questions():
         number, _, name = question_id.partition(".")
         assert number.isdigit() and name, f"{question_id!r} is not 'NN.name'"
+
+
+def test_table_and_wire_views() -> None:
+    from proxylab.course.views import table, wire
+
+    shown = table([{"who": "site", "saw": "127.0.0.2"}, {"who": "you", "saw": ["a", "b"]}])
+    assert "who" in shown._repr_html_() and "127.0.0.2" in str(shown) and "a, b" in str(shown)
+    raw = wire(b"GET / HTTP/1.1\r\nHost: news.test\r\n\r\n")
+    assert raw.lines() == ["GET / HTTP/1.1\\r\\n", "Host: news.test\\r\\n", "\\r\\n"]
+    assert "&lt;b&gt;" in wire(b"<b>")._repr_html_()

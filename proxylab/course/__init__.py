@@ -6,5 +6,6 @@
 
 from proxylab.course.checks import CheckResult, Question, check
 from proxylab.course.results import TestResult
+from proxylab.course.views import table, wire
 
-__all__ = ["CheckResult", "Question", "TestResult", "check"]
+__all__ = ["CheckResult", "Question", "TestResult", "check", "table", "wire"]
