@@ -234,3 +234,69 @@ def test_a_planted_cycle_is_caught_even_through_a_function_level_import() -> Non
 def test_an_unknown_module_has_no_layer() -> None:
     assert layer_of("proxylab.http.new_module") is None
     assert layer_of("proxylab.course.checks") == EDGE
+
+
+#: private attributes of OTHER libraries that proxylab reads, each with its reason
+THIRD_PARTY_PRIVATE = {
+    # httpx 0.28 ignores local_address for proxied connections; the lab binds its proxied
+    # clients to their own loopback address through the transport's pool (lab.network)
+    ("proxylab.lab.network", "_pool"),
+}
+
+
+def private_reads(source: str) -> list[str]:
+    """``obj._name`` reads on anything but ``self``/``cls`` of names this source never defines.
+
+    A module may use its own classes' private state (``other._keys`` in ``Headers.__eq__``);
+    reaching into another module's is what a public method is for.
+    """
+    tree = ast.parse(source)
+    own = {
+        n.attr
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and isinstance(n.value, ast.Name)
+        and n.value.id in ("self", "cls")
+    }
+    own |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    own |= {
+        e.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__slots__" for t in n.targets)
+        for e in getattr(n.value, "elts", [])
+        if isinstance(e, ast.Constant)
+    }
+    own |= {
+        n.target.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+    }
+    return sorted(
+        n.attr
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and n.attr.startswith("_")
+        and not n.attr.startswith("__")
+        and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))
+        and n.attr not in own
+    )
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=dotted)
+def test_no_private_attribute_read_across_modules(path: Path) -> None:
+    reads = [
+        name
+        for name in private_reads(path.read_text(encoding="utf-8"))
+        if (dotted(path), name) not in THIRD_PARTY_PRIVATE
+    ]
+    assert reads == [], f"{dotted(path)} reads private attributes of other modules: {reads}"
+
+
+def test_a_planted_private_read_is_caught() -> None:
+    assert private_reads("def f(conn):\n    return conn._timeout\n") == ["_timeout"]
+    assert (
+        private_reads(
+            "class A:\n    def f(self, other):\n        self._x = 1\n        return other._x\n"
+        )
+        == []
+    )

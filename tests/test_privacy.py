@@ -113,19 +113,6 @@ def test_apply_leaves_the_input_untouched() -> None:
     assert headers.items() == before
 
 
-def test_handed_over_headers_give_the_same_result_without_a_copy() -> None:
-    for level in PrivacyLevel:
-        mine, given = browser_headers(), browser_headers()
-        expected = PrivacyPolicy(level).apply(mine, CLIENT)
-        result = PrivacyPolicy(level).apply(given, CLIENT, handed_over=True)
-        assert (result.headers.items(), result.changes) == (
-            expected.headers.items(),
-            expected.changes,
-        )
-    plain = Headers([("Host", "news.test"), ("Accept", "*/*")])
-    assert PrivacyPolicy().apply(plain, CLIENT, handed_over=True).headers is plain
-
-
 def test_field_order_and_spelling_are_kept() -> None:
     headers = Headers([("b-Field", "1"), ("A-field", "2")])
     assert apply(PrivacyLevel.ELITE, headers).headers.items() == headers.items()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proxylab.errors import ProtocolError
-from proxylab.http.messages import Target, TargetForm, parse_target, split_authority
+from proxylab.http.messages import Target, TargetForm, parse_target
 
 
 @pytest.mark.parametrize(
@@ -50,9 +50,8 @@ def test_the_url_leaves_out_a_default_port() -> None:
     ],
 )
 def test_bad_absolute_targets_are_refused(target: str, message: str) -> None:
-    for _ in range(2):  # the second time too: split_authority's memo never keeps an error
-        with pytest.raises(ProtocolError, match=message):
-            parse_target("GET", target)
+    with pytest.raises(ProtocolError, match=message):
+        parse_target("GET", target)
 
 
 def test_origin_form_takes_the_host_from_the_host_field() -> None:
@@ -68,10 +67,3 @@ def test_authority_and_asterisk_forms() -> None:
     )
     asterisk = parse_target("OPTIONS", "*", "site.test")
     assert (asterisk.form, asterisk.host, asterisk.path) == (TargetForm.ASTERISK, "site.test", "*")
-
-
-def test_split_authority_answers_the_same_from_its_memo() -> None:
-    first = split_authority("Mixed.Case.test:8443", 80)
-    assert first == ("mixed.case.test", 8443)
-    assert split_authority("Mixed.Case.test:8443", 80) == first
-    assert split_authority("Mixed.Case.test", 443) == ("mixed.case.test", 443)

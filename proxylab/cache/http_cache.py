@@ -82,10 +82,6 @@ class CacheOutcome(enum.Enum):
     BYPASS = "bypass"  # the cache stood aside (method, Range, If-Match ...)
     ONLY_IF_CACHED_MISS = "only-if-cached-miss"  # 504: nothing usable and no forwarding allowed
 
-    # Each reply looks its outcome up in a set and a dict. Members are singletons, so their
-    # identity is a fine hash; Enum's own __hash__ (a hash of the name) is Python code.
-    __hash__ = object.__hash__
-
 
 @dataclass(slots=True)
 class CacheReply:
@@ -103,7 +99,6 @@ class CacheReply:
 #: Outcomes answered from the store (X-Cache: HIT). A set, not ``CacheOutcome.HIT`` read
 #: on each reply: enum members read through their class are slow on Python 3.10/3.11.
 _FROM_STORE = frozenset({CacheOutcome.HIT, CacheOutcome.REVALIDATED, CacheOutcome.STALE})
-_HIT, _STALE = CacheOutcome.HIT, CacheOutcome.STALE
 
 #: CacheStats starts with one counter per outcome, in the order of CacheOutcome.
 _OUTCOME_COUNTER = dict(
@@ -172,7 +167,7 @@ class HttpCache:
         if entry is not None:
             decision = self._reuse(ex, entry)
             if decision.usable:
-                outcome = _STALE if decision.stale else _HIT
+                outcome = CacheOutcome.STALE if decision.stale else CacheOutcome.HIT
                 status = CacheStatus(hit=True, ttl=decision.ttl)
                 return self._from_store(ex, entry, status, outcome, decision.age)
             fwd = decision.fwd

@@ -105,10 +105,6 @@ _PROXY_PREFIXES = ("x-forwarded-", "x-proxy-")
 _VIA_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?::[0-9]+)?")
 
 
-# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
-_TRANSPARENT, _ELITE = PrivacyLevel.TRANSPARENT, PrivacyLevel.ELITE
-
-
 @dataclass(slots=True)
 class PrivacyResult:
     """The request's fields as the origin will see them, and what changed (for the log).
@@ -163,31 +159,26 @@ class PrivacyPolicy:
         """Build a policy from command-line words, e.g. ``from_names("elite", ["cookie"])``."""
         return cls(_level(level), frozenset(scrub), via_token)
 
-    def apply(
-        self, headers: Headers, client_ip: str, version: str = "1.1", *, handed_over: bool = False
-    ) -> PrivacyResult:
+    def apply(self, headers: Headers, client_ip: str, version: str = "1.1") -> PrivacyResult:
         """The request fields the origin will see; ``headers`` itself is left untouched.
 
         ``version`` is the HTTP version of the request as received from the client
         (``"1.1"`` or ``"HTTP/1.1"``); it becomes the received-protocol of our Via element.
-        With ``handed_over=True`` the caller gives ``headers`` away (a copy it made itself):
-        they may then be changed and returned rather than copied once more.
         """
         if self._prefixes or not self._drop.isdisjoint(headers.names()):
             out, changes = self._without_revealing_fields(headers)
         else:  # the usual request: none of its fields says who the client is
-            out, changes = (headers if handed_over else headers.copy()), []
-        if self.level is _TRANSPARENT:
+            out, changes = headers.copy(), []
+        if self.level is PrivacyLevel.TRANSPARENT:
             # The de facto rule: each proxy appends the address it received the request from.
             changes.append(_append_element(out, "X-Forwarded-For", client_ip))
-        if self.level is not _ELITE:
+        if self.level is not PrivacyLevel.ELITE:
             changes.append(_append_element(out, "Via", _via_element(version, self.via_token)))
         return PrivacyResult(out, tuple(changes))
 
     def _without_revealing_fields(self, headers: Headers) -> tuple[Headers, list[str]]:
         """A copy without the fields this level removes, and a note for each name removed."""
         kept: list[tuple[str, str]] = []
-        keys: list[str] = []
         removed: dict[str, str] = {}  # lower-case name -> note, first spelling wins
         drop, prefixes = self._drop, self._prefixes
         for lower, item in headers.keyed():
@@ -196,8 +187,7 @@ class PrivacyPolicy:
                 removed.setdefault(lower, f"{verb} {item[0]}")
             else:
                 kept.append(item)
-                keys.append(lower)
-        return Headers.from_lowered(kept, keys), list(removed.values())
+        return Headers(kept), list(removed.values())
 
     def response_headers(self, headers: Headers, version: str = "1.1") -> Headers:
         """The response fields for the client: ``response_via`` with this policy's settings."""
@@ -221,7 +211,7 @@ def add_response_via(
     headers: Headers, level: PrivacyLevel, via_token: str = "proxylab", version: str = "1.1"
 ) -> None:
     """``response_via`` in place, for a caller that owns ``headers`` (saves a copy)."""
-    if level is _ELITE:
+    if level is PrivacyLevel.ELITE:
         return
     element = _via_element(version, via_token)
     if "via" in headers.names():

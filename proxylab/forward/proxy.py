@@ -46,7 +46,7 @@ from proxylab.forward.access import ClientAccess
 from proxylab.forward.block_page import block_page
 from proxylab.forward.filters import FilterPolicy
 from proxylab.forward.privacy import PrivacyPolicy, add_response_via, is_loop
-from proxylab.forward.rules import Block, FilterRequest
+from proxylab.forward.rules import Block, Decision, FilterRequest
 from proxylab.http.framing import BodyKind, Limits, request_framing
 from proxylab.http.messages import (
     HOP_BY_HOP,
@@ -70,9 +70,6 @@ __all__ = ["ForwardProxy", "ForwardSettings"]
 #: which the proxy answers itself).
 _NOT_FORWARDED = HOP_BY_HOP | {"expect"}
 
-# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
-_NONE, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
-_ORIGIN_FORM, _ASTERISK_FORM = TargetForm.ORIGIN, TargetForm.ASTERISK
 #: ``outcome.value`` runs Python code on 3.10/3.11 (enum's property); a dict look-up does not
 _OUTCOME_NAMES = {outcome: outcome.value for outcome in CacheOutcome}
 
@@ -185,19 +182,19 @@ class ForwardProxy:
     def _target(self, request: Request) -> Target:
         # no Host look-up: the origin-form, the one form that needs it, is refused below
         target = parse_target(request.method, request.target)
-        if target.form is _ORIGIN_FORM:
+        if target.form is TargetForm.ORIGIN:
             raise ProtocolError(
                 "This is a forward proxy: send the full URL (GET http://host/path), "
                 "or configure it as your HTTP proxy."
             )
-        if target.form is _ASTERISK_FORM:
+        if target.form is TargetForm.ASTERISK:
             raise ProtocolError("OPTIONS * is not forwarded by this proxy.")
         return target
 
-    def _check_filter(
+    def _filter(
         self, conn: ClientConnection, target: Target, method: str, record: _Record
-    ) -> bool:
-        """Apply the filter; on a block, answer 403 with the block page and return False."""
+    ) -> Decision:
+        """The filter's decision for this request, written into the record."""
         policy = self.settings.filters
         decision = policy.unconditional or policy.decide(
             FilterRequest(
@@ -205,10 +202,14 @@ class ForwardProxy:
             )
         )
         record.event.rule = decision.rule.describe() if decision.rule is not None else ""
-        if not isinstance(decision, Block):
-            record.event.decision = "allowed"
-            return True
-        record.event.decision, record.event.status = "blocked", 403
+        record.event.decision = "blocked" if isinstance(decision, Block) else "allowed"
+        return decision
+
+    def _send_block_page(
+        self, conn: ClientConnection, decision: Block, target: Target, method: str, record: _Record
+    ) -> None:
+        """Answer 403 with the page that names the rule (RFC 9110 section 15.5.4)."""
+        record.event.status = 403
         body = block_page(decision, target.url if method != "CONNECT" else target.authority)
         headers = Headers(
             [
@@ -218,7 +219,6 @@ class ForwardProxy:
             ]
         )
         conn.send_response(Response(403, headers, "Forbidden"), body)
-        return False
 
     # -- CONNECT ---------------------------------------------------------------------
     def _tunnel(self, conn: ClientConnection, request: Request, record: _Record) -> None:
@@ -229,7 +229,9 @@ class ForwardProxy:
             allowed = ", ".join(str(p) for p in sorted(self.settings.connect_ports))
             _refused(record, f"CONNECT ports {allowed}")
             raise Forbidden(f"CONNECT to port {target.port} is not allowed (allowed: {allowed}).")
-        if not self._check_filter(conn, target, "CONNECT", record):
+        decision = self._filter(conn, target, "CONNECT", record)
+        if isinstance(decision, Block):
+            self._send_block_page(conn, decision, target, "CONNECT", record)
             conn.keep_alive = False  # the client wanted a tunnel, not a conversation
             return
         host, port = self._dial_address(target)
@@ -248,12 +250,14 @@ class ForwardProxy:
     def _forward(self, conn: ClientConnection, request: Request, record: _Record) -> None:
         target = self._target(request)
         record.event.target = url = target.url
-        if not self._check_filter(conn, target, request.method, record):
+        decision = self._filter(conn, target, request.method, record)
+        if isinstance(decision, Block):
+            self._send_block_page(conn, decision, target, request.method, record)
             self._drain(conn, request)
             return
         framing = request_framing(request, conn.limits)
         conn.continue_if_expected(request)
-        body = conn.read_framed(framing) if framing.kind is not _NONE else None
+        body = conn.read_framed(framing) if framing.kind is not BodyKind.NONE else None
         host, port = self._dial_address(target)
         record.event.upstream = f"{host}:{port}"
 
@@ -286,9 +290,9 @@ class ForwardProxy:
         headers = strip_hop_by_hop(request.headers, _NOT_FORWARDED)
         # RFC 9112 3.2.2: a proxy MUST replace Host with the authority of the target URI.
         headers.set("Host", target.host_header)
-        if body_kind is _CHUNKED:
+        if body_kind is BodyKind.CHUNKED:
             headers.add("Transfer-Encoding", "chunked")
-        result = self.settings.privacy.apply(headers, conn.client_ip, handed_over=True)
+        result = self.settings.privacy.apply(headers, conn.client_ip)
         return Request(request.method, target.path, result.headers), result.changes
 
     def _respond(
@@ -312,9 +316,9 @@ class ForwardProxy:
     def _drain(self, conn: ClientConnection, request: Request) -> None:
         """After answering early, read away a small request body or give up the connection."""
         framing = request_framing(request, conn.limits)
-        if framing.kind is _NONE:
+        if framing.kind is BodyKind.NONE:
             return
-        if framing.kind is _LENGTH and framing.length <= 65536:
+        if framing.kind is BodyKind.LENGTH and framing.length <= 65536:
             for _ in conn.read_framed(framing):
                 pass
             return

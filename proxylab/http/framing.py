@@ -122,16 +122,13 @@ def field_pairs(lines: list[str]) -> Headers:
     """The field lines after the start line as ``Headers``, each value's OWS stripped.
 
     RFC 9112 5: field-line = field-name ":" OWS field-value OWS. ``split_field_section``
-    already checked that each name is a token right before the colon. The lower-case
-    names that ``Headers`` keeps for look-ups are made in the same loop.
+    already checked that each name is a token right before the colon.
     """
     items: list[tuple[str, str]] = []
-    keys: list[str] = []
     for line in lines[1:]:
         name, _, value = line.partition(":")
         items.append((name, value.strip(" \t")))
-        keys.append(name.lower())
-    return Headers.from_lowered(items, keys)
+    return Headers(items)
 
 
 def _diagnose(text: bytes) -> ProtocolError:
@@ -189,10 +186,6 @@ _NO_BODY = Framing(BodyKind.NONE)
 _CHUNKED_BODY = Framing(BodyKind.CHUNKED)
 _UNTIL_CLOSE_BODY = Framing(BodyKind.UNTIL_CLOSE)
 
-# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
-_NONE, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
-_UNTIL_CLOSE = BodyKind.UNTIL_CLOSE
-
 
 def request_framing(request: Request, limits: Limits = DEFAULT_LIMITS) -> Framing:
     """Where the request body ends: chunked, Content-Length, or no body.
@@ -213,7 +206,7 @@ def request_framing(request: Request, limits: Limits = DEFAULT_LIMITS) -> Framin
     length = _content_length(lengths)
     if limits.max_body is not None and length > limits.max_body:
         raise BodyTooLarge(f"The request body is over the limit of {limits.max_body} bytes.")
-    return Framing(_LENGTH, length)
+    return Framing(BodyKind.LENGTH, length)
 
 
 def _check_request_codings(codings: list[str], version: str) -> None:
@@ -258,7 +251,7 @@ def response_framing(response: Response, request_method: str) -> Framing:
         # connection until it is closed by the server".
         return _CHUNKED_BODY if codings[-1] == "chunked" else _UNTIL_CLOSE_BODY
     if length is not None:
-        return Framing(_LENGTH, length)
+        return Framing(BodyKind.LENGTH, length)
     return _UNTIL_CLOSE_BODY  # rule 8
 
 
@@ -352,8 +345,10 @@ class BodyDecoder:
         self._leftover = b""
         self._trailers = Headers()
         self._received = 0
-        self._done = framing.kind is _NONE or (framing.kind is _LENGTH and framing.length == 0)
-        if framing.kind is _LENGTH:
+        self._done = framing.kind is BodyKind.NONE or (
+            framing.kind is BodyKind.LENGTH and framing.length == 0
+        )
+        if framing.kind is BodyKind.LENGTH:
             self._count(framing.length)  # refuse a declared length over the limit at once
 
     @property
@@ -382,9 +377,9 @@ class BodyDecoder:
             self._leftover += data
             return []
         kind = self._framing.kind
-        if kind is _LENGTH:
+        if kind is BodyKind.LENGTH:
             return self._feed_length(data)
-        if kind is _CHUNKED:
+        if kind is BodyKind.CHUNKED:
             return self._feed_chunked(data)
         self._count(self._received + len(data))  # UNTIL_CLOSE: everything is body
         self._received += len(data)
@@ -394,7 +389,7 @@ class BodyDecoder:
         """The peer closed: this ends an ``UNTIL_CLOSE`` body, and is an error otherwise."""
         if self._done:
             return
-        if self._framing.kind is _UNTIL_CLOSE:
+        if self._framing.kind is BodyKind.UNTIL_CLOSE:
             self._done = True
             return
         # RFC 9112 8: "A message that uses a valid Content-Length is incomplete if the size

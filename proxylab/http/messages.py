@@ -31,7 +31,6 @@ Layer 1: imports only ``errors``.
 from __future__ import annotations
 
 import enum
-import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -125,18 +124,6 @@ class Headers:
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = list(items)
         self._keys: list[str] = [name.lower() for name, _ in self._items]
-
-    @classmethod
-    def from_lowered(cls, items: list[tuple[str, str]], keys: list[str]) -> Headers:
-        """Headers from pairs whose lower-cased names the caller already has (``keys``).
-
-        For the per-request path: code that lower-cased every name to decide what to keep
-        hands the work over instead of having it done twice. ``keys[i]`` must be
-        ``items[i][0].lower()``; the lists are taken over, not copied.
-        """
-        headers = cls.__new__(cls)
-        headers._items, headers._keys = items, keys
-        return headers
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -352,9 +339,6 @@ class Target:
 
 
 _BAD_HOST_CHARACTERS = frozenset(" /\\@?#")
-# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
-_ORIGIN_FORM, _ABSOLUTE_FORM = TargetForm.ORIGIN, TargetForm.ABSOLUTE
-_AUTHORITY_FORM, _ASTERISK_FORM = TargetForm.AUTHORITY, TargetForm.ASTERISK
 
 
 #: absolute-form: scheme "://" authority, then the path and query. The authority ends at
@@ -362,14 +346,8 @@ _AUTHORITY_FORM, _ASTERISK_FORM = TargetForm.AUTHORITY, TargetForm.ASTERISK
 _ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?]*)(.*)", re.DOTALL)
 
 
-@functools.lru_cache(maxsize=1024)
 def split_authority(authority: str, default_port: int) -> tuple[str, int]:
-    """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-case host and a port.
-
-    Memoised (a pure function of two immutable values): a proxy sees the same few host
-    names again and again, and checking each character of a name costs more than a
-    look-up. Malformed authorities raise every time; exceptions are never cached.
-    """
+    """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-case host and a port."""
     if authority.startswith("["):
         host, bracket, rest = authority[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
@@ -394,13 +372,13 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     """
     if method == "CONNECT":
         host, port = split_authority(target, 443)
-        return Target(_AUTHORITY_FORM, "https", host, port, "")
+        return Target(TargetForm.AUTHORITY, "https", host, port, "")
     if target.startswith("/"):
         host, port = split_authority(host_header, 80) if host_header else ("", 80)
-        return Target(_ORIGIN_FORM, "http", host, port, target)
+        return Target(TargetForm.ORIGIN, "http", host, port, target)
     if target == "*":
         host, port = split_authority(host_header, 80) if host_header else ("", 80)
-        return Target(_ASTERISK_FORM, "http", host, port, "*")
+        return Target(TargetForm.ASTERISK, "http", host, port, "*")
     url = _ABSOLUTE_URL.match(target)
     if url is None:
         raise ProtocolError("The request target must be a path or an http:// URL.")
@@ -413,4 +391,4 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     host, port = split_authority(authority, 443 if scheme == "https" else 80)
     if not path.startswith("/"):
         path = "/" + path
-    return Target(_ABSOLUTE_FORM, scheme, host, port, path)
+    return Target(TargetForm.ABSOLUTE, scheme, host, port, path)

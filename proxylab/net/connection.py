@@ -40,9 +40,6 @@ __all__ = ["RECV_SIZE", "ClientConnection", "Timeouts", "write_body"]
 
 RECV_SIZE = 65536
 
-# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
-_NONE, _CHUNKED = BodyKind.NONE, BodyKind.CHUNKED
-
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -68,7 +65,7 @@ def write_body(send: Callable[[bytes], None], pieces: Iterable[bytes], kind: Bod
     get each piece wrapped in a chunk and the zero-length last chunk at the end.
     """
     sent = 0
-    chunked = kind is _CHUNKED
+    chunked = kind is BodyKind.CHUNKED
     for piece in pieces:
         if piece:
             send(encode_chunk(piece) if chunked else piece)
@@ -166,7 +163,7 @@ class ClientConnection:
 
     def read_framed(self, framing: Framing) -> Iterator[bytes]:
         """Stream a body with the given framing from this connection."""
-        if framing.kind is _NONE:
+        if framing.kind is BodyKind.NONE:
             return
         decoder = BodyDecoder(framing, self.limits)
         data, self._buffer = self._buffer, b""
@@ -224,6 +221,19 @@ class ClientConnection:
         self.response_started = True
         self.pipe().drain(self.sock.fileno(), count)
         self.bytes_out += count
+
+    @property
+    def taken_over(self) -> bool:
+        """Has a tunnel taken the raw socket (``take_over``)? Then HTTP is over on it."""
+        return self._taken_over
+
+    def replace_socket(self, sock: socket.socket) -> None:
+        """Carry on over ``sock`` (the same connection wrapped in TLS, say).
+
+        The new socket's timeout is whatever its maker left, so the next read sets it.
+        """
+        self.sock = sock
+        self._timeout = None
 
     def take_over(self) -> tuple[socket.socket, bytes]:
         """Hand the raw socket (and bytes already read) to a tunnel; the loop ends after."""

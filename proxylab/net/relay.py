@@ -30,9 +30,6 @@ from proxylab.net.upstream import SpliceableBody
 
 __all__ = ["rejected_event", "relay_response"]
 
-_NONE, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
-_UNTIL_CLOSE = BodyKind.UNTIL_CLOSE
-
 
 def rejected_event(source: str, conn: ClientConnection, error: ProxyLabError) -> Event:
     """The record of a request refused before it was understood (``Server.on_rejected``).
@@ -66,22 +63,22 @@ def relay_response(
     connection is then in an unknown state and must be closed. Exceptions pass through.
     """
     kind = client_body_kind(request, response, headers)
-    if kind is _UNTIL_CLOSE:
+    if kind is BodyKind.UNTIL_CLOSE:
         conn.keep_alive = False
         headers.set("Connection", "close")
-    elif kind is _CHUNKED:
+    elif kind is BodyKind.CHUNKED:
         headers.add("Transfer-Encoding", "chunked")
     pending = serialize_response_head(Response(response.status, headers, response.reason))
-    if kind is _LENGTH and isinstance(pieces, SpliceableBody) and conn.can_splice:
+    if kind is BodyKind.LENGTH and isinstance(pieces, SpliceableBody) and conn.can_splice:
         return _relay_spliced(conn, pending, pieces, on_abandon)
     sent, complete = 0, False
     try:
         for piece in pieces:
-            if piece and kind is not _NONE:
-                conn.send(pending + (encode_chunk(piece) if kind is _CHUNKED else piece))
+            if piece and kind is not BodyKind.NONE:
+                conn.send(pending + (encode_chunk(piece) if kind is BodyKind.CHUNKED else piece))
                 pending, sent = b"", sent + len(piece)
         complete = True
-        tail = pending + last_chunk() if kind is _CHUNKED else pending
+        tail = pending + last_chunk() if kind is BodyKind.CHUNKED else pending
         if tail:
             conn.send(tail)
     finally:

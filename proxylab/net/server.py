@@ -80,7 +80,7 @@ def answer_error(connection: ClientConnection, error: ProxyLabError) -> None:
     call then finds the response started and does nothing. ``connection.error_sent``
     tells the server to close politely (``linger``) afterwards.
     """
-    if connection.response_started or connection._taken_over:
+    if connection.response_started or connection.taken_over:
         return  # too late for a status: closing tells the client the message is cut
     response, body = error_response(error)
     response.headers.add("Connection", "close")
@@ -257,10 +257,10 @@ class Server:
         assert self.ssl_context is not None
         connection.sock.settimeout(self.timeouts.head)  # the handshake counts as the head
         try:
-            connection.sock = self.ssl_context.wrap_socket(connection.sock, server_side=True)
+            wrapped = self.ssl_context.wrap_socket(connection.sock, server_side=True)
         except (OSError, ssl.SSLError):
             return False
-        connection._timeout = None
+        connection.replace_socket(wrapped)
         return True
 
     def _serve_one(self, connection: ClientConnection) -> bool:
@@ -285,7 +285,7 @@ class Server:
             log.exception("handler failed")
             self._end_with_error(connection, ProxyLabError())
             return False
-        return connection.keep_alive and request.keep_alive and not connection._taken_over
+        return connection.keep_alive and request.keep_alive and not connection.taken_over
 
     def _end_with_error(self, connection: ClientConnection, error: ProxyLabError) -> None:
         answer_error(connection, error)

@@ -62,8 +62,31 @@ T = TypeVar("T")
 #: Idle connections younger than this are reused without checking them (see ``acquire``).
 QUIET_CHECK_AFTER = 1.0
 
-# Module-level names for enum members: faster to read on Python 3.10/3.11 (see relaying).
-_NONE, _LENGTH, _UNTIL_CLOSE = BodyKind.NONE, BodyKind.LENGTH, BodyKind.UNTIL_CLOSE
+
+class UpstreamErrors:
+    """The one place where a socket error on an upstream connection becomes a proxylab error.
+
+    ``with UpstreamErrors("waiting for the response"): sock.recv(...)``: a timeout becomes
+    504 Gateway Timeout, any other socket error 502 Bad Gateway, each with a sentence that
+    says what the proxy was doing (httpcore's ``map_exceptions`` is the same idea). A class
+    with ``__exit__`` rather than ``contextlib.contextmanager``: it sits on every read.
+    """
+
+    __slots__ = ("doing",)
+
+    def __init__(self, doing: str) -> None:
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        if isinstance(error, TIMEOUT_ERRORS):
+            raise GatewayTimeout(f"The upstream server timed out {self.doing}.") from None
+        if isinstance(error, OSError):
+            raise UpstreamError(f"The upstream connection broke {self.doing}.") from None
 
 
 def open_connection(
@@ -104,10 +127,8 @@ class UpstreamConnection:
 
     def send(self, data: bytes) -> None:
         """Write bytes upstream; a failure is a 502."""
-        try:
+        with UpstreamErrors("while sending the request"):
             self.sock.sendall(data)
-        except OSError:
-            raise UpstreamError("The upstream connection broke while sending.") from None
 
     def read_response(self, method: str, timeout: float) -> Response:
         """Read the final response head, skipping interim 1xx responses (RFC 9110 15.2)."""
@@ -132,12 +153,8 @@ class UpstreamConnection:
                 raise UpstreamError("The upstream server closed the connection without answering.")
 
     def _recv(self, doing: str) -> bytes:
-        try:
+        with UpstreamErrors(doing):
             return self.sock.recv(RECV_SIZE)
-        except TIMEOUT_ERRORS:
-            raise GatewayTimeout(f"The upstream server timed out {doing}.") from None
-        except OSError:
-            raise UpstreamError(f"The upstream connection broke {doing}.") from None
 
     def take_whole_body(self, framing: Framing) -> bytes | None:
         """The whole body when it already arrived with the head, else ``None``.
@@ -146,10 +163,10 @@ class UpstreamConnection:
         one read brought both. Then there is nothing to stream and the connection is free
         at once.
         """
-        if framing.kind is _NONE:
+        if framing.kind is BodyKind.NONE:
             return b""
         length, max_body = framing.length, self.limits.max_body
-        if framing.kind is not _LENGTH or len(self._buffer) < length:
+        if framing.kind is not BodyKind.LENGTH or len(self._buffer) < length:
             return None
         if max_body is not None and length > max_body:
             return None  # the streaming path reports the error
@@ -164,7 +181,7 @@ class UpstreamConnection:
         If the server closes before the announced end, ``IncompleteMessage`` is raised so
         the proxy cuts its client off instead of ending the response as if complete.
         """
-        if framing.kind is _NONE:
+        if framing.kind is BodyKind.NONE:
             done(self)
             return
         finished = False
@@ -276,12 +293,8 @@ class SpliceableBody:
 
 def _fill(pipe: Pipe, source: int, remaining: int) -> int:
     """Splice the next part of a body from upstream into ``pipe``; errors as 502 / 504."""
-    try:
+    with UpstreamErrors("sending the body"):
         moved = pipe.fill(source, remaining)
-    except TIMEOUT_ERRORS:
-        raise GatewayTimeout("The upstream server timed out sending the body.") from None
-    except OSError:
-        raise UpstreamError("The upstream connection broke sending the body.") from None
     if not moved:
         raise UpstreamError(f"The upstream server closed {remaining} bytes before the body's end.")
     return moved
@@ -406,7 +419,7 @@ class ConnectionPool:
         """The body still to come: spliceable when large, plain TCP and of known length."""
         spliceable = (
             SPLICE_AVAILABLE
-            and framing.kind is _LENGTH
+            and framing.kind is BodyKind.LENGTH
             and framing.length >= MIN_SPLICE
             and not isinstance(connection.sock, ssl.SSLSocket)
             and (self.limits.max_body is None or framing.length <= self.limits.max_body)
@@ -484,7 +497,7 @@ class ConnectionPool:
         connection.exchanges += 1
         framing = response_framing(response, request.method)
         connection.reusable = (
-            response.keep_alive and request.keep_alive and framing.kind is not _UNTIL_CLOSE
+            response.keep_alive and request.keep_alive and framing.kind is not BodyKind.UNTIL_CLOSE
         )
         whole = connection.take_whole_body(framing)
         if whole is None:

@@ -42,7 +42,7 @@ import random
 import threading
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from proxylab.errors import ConfigError, ServiceUnavailable
@@ -79,7 +79,6 @@ class Backend:
     port: int
     weight: int = 1
     name: str = ""
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.weight, int) or self.weight < 1:
@@ -89,16 +88,6 @@ class Backend:
             )
         if not self.name:
             object.__setattr__(self, "name", f"{self.host}:{self.port}")
-        # computed once: balancers, health and the proxy look backends up in dicts on
-        # every request, and the generated __hash__ would build a tuple each time
-        object.__setattr__(self, "_hash", hash((self.host, self.port, self.weight, self.name)))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __reduce__(self) -> tuple[type[Backend], tuple[str, int, int, str]]:
-        # str hashes differ between processes: a pickled copy recomputes its own
-        return (Backend, (self.host, self.port, self.weight, self.name))
 
     @property
     def address(self) -> tuple[str, int]:

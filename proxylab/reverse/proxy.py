@@ -87,10 +87,6 @@ __all__ = [
 #: nginx's list of methods that are not retried on another backend by default.
 NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
 
-# Python 3.11 reads ``BodyKind.NONE`` through EnumType.__getattr__'s slow path (about
-# a thousand instructions, as much as a function call); the per-request path uses these.
-_NO_BODY, _CHUNKED = BodyKind.NONE, BodyKind.CHUNKED
-
 
 class ReverseProxy:
     """A reverse proxy handler: plug it into a ``Server``, or call ``serve``.
@@ -233,7 +229,7 @@ class ReverseProxy:
         x.kind, x.tls = framing.kind, isinstance(conn.sock, ssl.SSLSocket)
         outgoing = Request(request.method, path, self._outgoing_headers(x))
         conn.continue_if_expected(request)
-        x.body = _client_body(x, framing) if framing.kind is not _NO_BODY else None
+        x.body = _client_body(x, framing) if framing.kind is not BodyKind.NONE else None
         if self.settings.sticky:
             x.sticky = self._sticky_backend.get(cookie_value(request.headers, self._cookie) or "")
         self._respond(x, self._send(x, outgoing))
@@ -272,7 +268,7 @@ class ReverseProxy:
             headers.add("Forwarded", f"{prior}, {element}" if prior else element)
         if self.settings.sticky and "cookie" in headers:
             without_cookie(headers, self._cookie)
-        if x.kind is _CHUNKED:
+        if x.kind is BodyKind.CHUNKED:
             headers.add("Transfer-Encoding", "chunked")
         if self.settings.preserve_host and host is not None and request.target[:1] != "/":
             headers.set("Host", host)  # absolute-form: the target's authority wins
@@ -287,8 +283,7 @@ class ReverseProxy:
             x.backend = backend = self._choose(x, tried)
             if set_host:
                 outgoing.headers.set("Host", self._authority[backend])
-            if x.site.learns:
-                x.site.balancer.on_start(backend)
+            x.site.balancer.on_start(backend)
             self.stats_table.start(backend.name)
             x.sent = time.monotonic()
             try:
@@ -330,8 +325,7 @@ class ReverseProxy:
 
     def _failed(self, x: _Exchange, error: ProxyLabError, blame: bool) -> None:
         duration = time.monotonic() - x.sent
-        if x.site.learns:
-            x.site.balancer.on_end(x.backend, error.status, duration)
+        x.site.balancer.on_end(x.backend, error.status, duration)
         self.stats_table.end(x.backend.name, duration, failed=blame)
         if blame:
             self.health.report_failure(x.backend, error.message)
@@ -349,8 +343,7 @@ class ReverseProxy:
             raise
         finally:
             backend = x.backend
-            if x.site.learns:
-                x.site.balancer.on_end(backend, 502 if broken else x.status, x.upstream_duration)
+            x.site.balancer.on_end(backend, 502 if broken else x.status, x.upstream_duration)
             self.stats_table.end(backend.name, x.upstream_duration, x.conn.bytes_out, broken)
             if broken:
                 self.health.report_failure(backend, "the response broke off mid-body")
@@ -443,7 +436,7 @@ class _Exchange:
         self.backend: Backend = None  # type: ignore[assignment]  # set by _send before use
         self.sticky: Backend | None = None
         self.body: Iterator[bytes] | None = None
-        self.kind, self.tls = _NO_BODY, False
+        self.kind, self.tls = BodyKind.NONE, False
         self.failure: UpstreamError | None = None
         self.client_error: ProxyLabError | None = None
         self.status, self.note, self.upstream_duration = 0, "", 0.0

@@ -114,22 +114,15 @@ class ReverseSettings:
 
 
 class Site:
-    """A route with its balancer resolved to an instance (what the hot path uses).
+    """A route with its balancer resolved to an instance (what the hot path uses)."""
 
-    ``learns``: does the balancer override ``on_start`` or ``on_end``? Round robin,
-    random and the hashes do not; the proxy then skips two calls per request that would
-    do nothing.
-    """
-
-    __slots__ = ("backends", "balancer", "host", "learns", "prefix", "route")
+    __slots__ = ("backends", "balancer", "host", "prefix", "route")
 
     def __init__(self, route: Route) -> None:
         self.route, self.prefix, self.host = route, route.prefix, route.host
         self.backends: tuple[Backend, ...] = tuple(route.backends)
         balancer = route.balancer
         self.balancer = make_balancer(balancer) if isinstance(balancer, str) else balancer
-        cls = type(self.balancer)
-        self.learns = cls.on_start is not Balancer.on_start or cls.on_end is not Balancer.on_end
 
 
 class RouteTable:
