@@ -55,6 +55,9 @@ from proxylab.errors import ConfigError, ProxyLabError, UpstreamError
 from proxylab.http.messages import Headers, Request, Response, reason_phrase
 
 __all__ = [
+    "HIT",
+    "MISS",
+    "STALE",
     "CacheOutcome",
     "CacheReply",
     "Fetch",
@@ -83,6 +86,10 @@ class CacheOutcome(enum.Enum):
     ONLY_IF_CACHED_MISS = "only-if-cached-miss"  # 504: nothing usable and no forwarding allowed
 
 
+# Plain names for the outcomes of the hit path (see ``http.framing.NO_BODY``).
+HIT, MISS, STALE = CacheOutcome.HIT, CacheOutcome.MISS, CacheOutcome.STALE
+
+
 @dataclass(slots=True)
 class CacheReply:
     """What to send to the client: head (with Age, Cache-Status, X-Cache), body and outcome.
@@ -96,9 +103,9 @@ class CacheReply:
     outcome: CacheOutcome
 
 
-#: Outcomes answered from the store (X-Cache: HIT). A set, not ``CacheOutcome.HIT`` read
+#: Outcomes answered from the store (X-Cache: HIT). A set, not ``HIT`` read
 #: on each reply: enum members read through their class are slow on Python 3.10/3.11.
-_FROM_STORE = frozenset({CacheOutcome.HIT, CacheOutcome.REVALIDATED, CacheOutcome.STALE})
+_FROM_STORE = frozenset({HIT, CacheOutcome.REVALIDATED, STALE})
 
 #: CacheStats starts with one counter per outcome, in the order of CacheOutcome.
 _OUTCOME_COUNTER = dict(
@@ -167,7 +174,7 @@ class HttpCache:
         if entry is not None:
             decision = self._reuse(ex, entry)
             if decision.usable:
-                outcome = CacheOutcome.STALE if decision.stale else CacheOutcome.HIT
+                outcome = STALE if decision.stale else HIT
                 status = CacheStatus(hit=True, ttl=decision.ttl)
                 return self._from_store(ex, entry, status, outcome, decision.age)
             fwd = decision.fwd
@@ -278,7 +285,7 @@ class HttpCache:
         except BaseException:
             self._store.land(ex.url, flight)
             raise
-        if reply.outcome is not CacheOutcome.MISS:  # a MISS body lands the flight itself
+        if reply.outcome is not MISS:  # a MISS body lands the flight itself
             self._store.land(ex.url, flight)
         return reply
 
@@ -303,7 +310,7 @@ class HttpCache:
         if not decision.usable:
             return None
         status = CacheStatus(fwd=fwd, ttl=decision.ttl, collapsed=True)
-        outcome = CacheOutcome.STALE if decision.stale else CacheOutcome.HIT
+        outcome = STALE if decision.stale else HIT
         return self._from_store(ex, entry, status, outcome)
 
     def _fetch(
@@ -381,7 +388,7 @@ class HttpCache:
             return None
         detail = "origin-unreachable" if failed is None else "stale-if-error"
         status = replace(status, fwd="stale", fwd_status=failed, detail=detail)
-        return self._from_store(ex, entry, status, CacheOutcome.STALE)
+        return self._from_store(ex, entry, status, STALE)
 
     def _relay(
         self, ex: _Exchange, response: Response, upstream: Iterator[bytes], timing: Timing,
@@ -401,7 +408,7 @@ class HttpCache:
             stored = pending.entry.freshness  # judged on the fields as stored
             ttl = stored.lifetime - stored.current_age(timing.response_time)
             status = replace(status, stored=True, ttl=ttl)
-        return self._reply(head, body, status, CacheOutcome.MISS)
+        return self._reply(head, body, status, MISS)
 
     def _plan(self, ex: _Exchange, response: Response, timing: Timing) -> _Pending | None:
         """What to store once the body is in, or None if this response is not to be kept."""

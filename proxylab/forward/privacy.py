@@ -45,6 +45,8 @@ from proxylab.errors import ConfigError
 from proxylab.http.messages import Headers
 
 __all__ = [
+    "TRANSPARENT",
+    "ELITE",
     "CLIENT_IP_HEADERS",
     "PROXY_HEADERS",
     "SCRUBBABLE",
@@ -63,6 +65,11 @@ class PrivacyLevel(enum.Enum):
     TRANSPARENT = "transparent"
     ANONYMOUS = "anonymous"
     ELITE = "elite"
+
+
+# Plain names for the levels the per-request code tests (see ``http.framing.NO_BODY``).
+TRANSPARENT = PrivacyLevel.TRANSPARENT
+ELITE = PrivacyLevel.ELITE
 
 
 #: Fields that identify the person or the browser; removable at any level.
@@ -142,14 +149,14 @@ class PrivacyPolicy:
         if not _VIA_TOKEN_RE.fullmatch(self.via_token):
             raise ConfigError(f"The Via token {self.via_token!r} must be one word, like proxylab.")
         hide: frozenset[str] = frozenset()
-        if level is not PrivacyLevel.TRANSPARENT:
+        if level is not TRANSPARENT:
             hide = CLIENT_IP_HEADERS
-        if level is PrivacyLevel.ELITE:
+        if level is ELITE:
             hide = hide | PROXY_HEADERS
         object.__setattr__(self, "level", level)
         object.__setattr__(self, "scrub", scrub)
         object.__setattr__(self, "_drop", hide | scrub)  # one set look-up per field
-        prefixes = _PROXY_PREFIXES if level is PrivacyLevel.ELITE else ()
+        prefixes = _PROXY_PREFIXES if level is ELITE else ()
         object.__setattr__(self, "_prefixes", prefixes)
 
     @classmethod
@@ -169,10 +176,10 @@ class PrivacyPolicy:
             out, changes = self._without_revealing_fields(headers)
         else:  # the usual request: none of its fields says who the client is
             out, changes = headers.copy(), []
-        if self.level is PrivacyLevel.TRANSPARENT:
+        if self.level is TRANSPARENT:
             # The de facto rule: each proxy appends the address it received the request from.
             changes.append(_append_element(out, "X-Forwarded-For", client_ip))
-        if self.level is not PrivacyLevel.ELITE:
+        if self.level is not ELITE:
             changes.append(_append_element(out, "Via", _via_element(version, self.via_token)))
         return PrivacyResult(out, tuple(changes))
 
@@ -211,7 +218,7 @@ def add_response_via(
     headers: Headers, level: PrivacyLevel, via_token: str = "proxylab", version: str = "1.1"
 ) -> None:
     """``response_via`` in place, for a caller that owns ``headers`` (saves a copy)."""
-    if level is PrivacyLevel.ELITE:
+    if level is ELITE:
         return
     element = _via_element(version, via_token)
     if "via" in headers.names():

@@ -47,14 +47,15 @@ from proxylab.forward.block_page import block_page
 from proxylab.forward.filters import FilterPolicy
 from proxylab.forward.privacy import PrivacyPolicy, add_response_via, is_loop
 from proxylab.forward.rules import Block, Decision, FilterRequest
-from proxylab.http.framing import BodyKind, Limits, request_framing
+from proxylab.http.framing import CHUNKED, LENGTH, NO_BODY, BodyKind, Limits, request_framing
 from proxylab.http.messages import (
+    ASTERISK_FORM,
     HOP_BY_HOP,
+    ORIGIN_FORM,
     Headers,
     Request,
     Response,
     Target,
-    TargetForm,
     parse_target,
 )
 from proxylab.http.relaying import body_finished, end_to_end, strip_hop_by_hop
@@ -182,12 +183,12 @@ class ForwardProxy:
     def _target(self, request: Request) -> Target:
         # no Host look-up: the origin-form, the one form that needs it, is refused below
         target = parse_target(request.method, request.target)
-        if target.form is TargetForm.ORIGIN:
+        if target.form is ORIGIN_FORM:
             raise ProtocolError(
                 "This is a forward proxy: send the full URL (GET http://host/path), "
                 "or configure it as your HTTP proxy."
             )
-        if target.form is TargetForm.ASTERISK:
+        if target.form is ASTERISK_FORM:
             raise ProtocolError("OPTIONS * is not forwarded by this proxy.")
         return target
 
@@ -257,7 +258,7 @@ class ForwardProxy:
             return
         framing = request_framing(request, conn.limits)
         conn.continue_if_expected(request)
-        body = conn.read_framed(framing) if framing.kind is not BodyKind.NONE else None
+        body = conn.read_framed(framing) if framing.kind is not NO_BODY else None
         host, port = self._dial_address(target)
         record.event.upstream = f"{host}:{port}"
 
@@ -290,7 +291,7 @@ class ForwardProxy:
         headers = strip_hop_by_hop(request.headers, _NOT_FORWARDED)
         # RFC 9112 3.2.2: a proxy MUST replace Host with the authority of the target URI.
         headers.set("Host", target.host_header)
-        if body_kind is BodyKind.CHUNKED:
+        if body_kind is CHUNKED:
             headers.add("Transfer-Encoding", "chunked")
         result = self.settings.privacy.apply(headers, conn.client_ip)
         return Request(request.method, target.path, result.headers), result.changes
@@ -316,9 +317,9 @@ class ForwardProxy:
     def _drain(self, conn: ClientConnection, request: Request) -> None:
         """After answering early, read away a small request body or give up the connection."""
         framing = request_framing(request, conn.limits)
-        if framing.kind is BodyKind.NONE:
+        if framing.kind is NO_BODY:
             return
-        if framing.kind is BodyKind.LENGTH and framing.length <= 65536:
+        if framing.kind is LENGTH and framing.length <= 65536:
             for _ in conn.read_framed(framing):
                 pass
             return

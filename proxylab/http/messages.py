@@ -38,6 +38,10 @@ from dataclasses import dataclass, field
 from proxylab.errors import ProtocolError
 
 __all__ = [
+    "ORIGIN_FORM",
+    "ABSOLUTE_FORM",
+    "AUTHORITY_FORM",
+    "ASTERISK_FORM",
     "HOP_BY_HOP",
     "Headers",
     "Request",
@@ -309,6 +313,14 @@ class TargetForm(enum.Enum):
     ASTERISK = "asterisk"
 
 
+# Plain names for the forms, for the per-request path (see ``framing.NO_BODY``: reading
+# ``TargetForm.ORIGIN`` costs some 1,000 instructions on Python 3.10 and 3.11).
+ORIGIN_FORM = TargetForm.ORIGIN
+ABSOLUTE_FORM = TargetForm.ABSOLUTE
+AUTHORITY_FORM = TargetForm.AUTHORITY
+ASTERISK_FORM = TargetForm.ASTERISK
+
+
 @dataclass(slots=True)
 class Target:
     """A request target taken apart: where to connect and what path to ask for."""
@@ -372,13 +384,13 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     """
     if method == "CONNECT":
         host, port = split_authority(target, 443)
-        return Target(TargetForm.AUTHORITY, "https", host, port, "")
+        return Target(AUTHORITY_FORM, "https", host, port, "")
     if target.startswith("/"):
         host, port = split_authority(host_header, 80) if host_header else ("", 80)
-        return Target(TargetForm.ORIGIN, "http", host, port, target)
+        return Target(ORIGIN_FORM, "http", host, port, target)
     if target == "*":
         host, port = split_authority(host_header, 80) if host_header else ("", 80)
-        return Target(TargetForm.ASTERISK, "http", host, port, "*")
+        return Target(ASTERISK_FORM, "http", host, port, "*")
     url = _ABSOLUTE_URL.match(target)
     if url is None:
         raise ProtocolError("The request target must be a path or an http:// URL.")
@@ -391,4 +403,4 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     host, port = split_authority(authority, 443 if scheme == "https" else 80)
     if not path.startswith("/"):
         path = "/" + path
-    return Target(TargetForm.ABSOLUTE, scheme, host, port, path)
+    return Target(ABSOLUTE_FORM, scheme, host, port, path)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 
-from proxylab.http.framing import BodyKind
+from proxylab.http.framing import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, BodyKind
 from proxylab.http.messages import HOP_BY_HOP, Headers, Request, Response
 
 __all__ = [
@@ -94,10 +94,10 @@ def client_body_kind(request: Request, response: Response, headers: Headers) -> 
     ``headers`` are the fields about to be sent (already stripped of hop-by-hop ones).
     """
     if request.method == "HEAD" or response.status < 200 or response.status in NO_BODY_STATUSES:
-        return BodyKind.NONE
+        return NO_BODY
     if headers.get("content-length") is not None:
-        return BodyKind.LENGTH
-    return BodyKind.CHUNKED if request.version == "HTTP/1.1" else BodyKind.UNTIL_CLOSE
+        return LENGTH
+    return CHUNKED if request.version == "HTTP/1.1" else UNTIL_CLOSE
 
 
 def body_finished(body: Iterator[bytes] | None) -> bool:

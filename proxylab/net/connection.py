@@ -30,7 +30,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from proxylab.errors import ClientTimeout, IncompleteMessage
-from proxylab.http.framing import BodyDecoder, BodyKind, Framing, Limits, request_framing
+from proxylab.http.framing import (
+    CHUNKED,
+    NO_BODY,
+    BodyDecoder,
+    BodyKind,
+    Framing,
+    Limits,
+    request_framing,
+)
 from proxylab.http.messages import Request, Response
 from proxylab.http.wire import HeadParser, encode_chunk, last_chunk, serialize_response_head
 from proxylab.net.sockets import TIMEOUT_ERRORS, set_timeout
@@ -65,7 +73,7 @@ def write_body(send: Callable[[bytes], None], pieces: Iterable[bytes], kind: Bod
     get each piece wrapped in a chunk and the zero-length last chunk at the end.
     """
     sent = 0
-    chunked = kind is BodyKind.CHUNKED
+    chunked = kind is CHUNKED
     for piece in pieces:
         if piece:
             send(encode_chunk(piece) if chunked else piece)
@@ -163,7 +171,7 @@ class ClientConnection:
 
     def read_framed(self, framing: Framing) -> Iterator[bytes]:
         """Stream a body with the given framing from this connection."""
-        if framing.kind is BodyKind.NONE:
+        if framing.kind is NO_BODY:
             return
         decoder = BodyDecoder(framing, self.limits)
         data, self._buffer = self._buffer, b""

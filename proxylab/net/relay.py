@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from proxylab.errors import ProxyLabError
-from proxylab.http.framing import BodyKind
+from proxylab.http.framing import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE
 from proxylab.http.messages import Headers, Request, Response
 from proxylab.http.relaying import client_body_kind
 from proxylab.http.wire import encode_chunk, last_chunk, serialize_response_head
@@ -63,22 +63,22 @@ def relay_response(
     connection is then in an unknown state and must be closed. Exceptions pass through.
     """
     kind = client_body_kind(request, response, headers)
-    if kind is BodyKind.UNTIL_CLOSE:
+    if kind is UNTIL_CLOSE:
         conn.keep_alive = False
         headers.set("Connection", "close")
-    elif kind is BodyKind.CHUNKED:
+    elif kind is CHUNKED:
         headers.add("Transfer-Encoding", "chunked")
     pending = serialize_response_head(Response(response.status, headers, response.reason))
-    if kind is BodyKind.LENGTH and isinstance(pieces, SpliceableBody) and conn.can_splice:
+    if kind is LENGTH and isinstance(pieces, SpliceableBody) and conn.can_splice:
         return _relay_spliced(conn, pending, pieces, on_abandon)
     sent, complete = 0, False
     try:
         for piece in pieces:
-            if piece and kind is not BodyKind.NONE:
-                conn.send(pending + (encode_chunk(piece) if kind is BodyKind.CHUNKED else piece))
+            if piece and kind is not NO_BODY:
+                conn.send(pending + (encode_chunk(piece) if kind is CHUNKED else piece))
                 pending, sent = b"", sent + len(piece)
         complete = True
-        tail = pending + last_chunk() if kind is BodyKind.CHUNKED else pending
+        tail = pending + last_chunk() if kind is CHUNKED else pending
         if tail:
             conn.send(tail)
     finally:

@@ -38,7 +38,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from proxylab.errors import GatewayTimeout, ProtocolError, UpstreamError
-from proxylab.http.framing import BodyDecoder, BodyKind, Framing, Limits, response_framing
+from proxylab.http.framing import (
+    LENGTH,
+    NO_BODY,
+    UNTIL_CLOSE,
+    BodyDecoder,
+    BodyKind,
+    Framing,
+    Limits,
+    response_framing,
+)
 from proxylab.http.messages import Request, Response
 from proxylab.http.wire import HeadParser, serialize_request_head
 from proxylab.net.connection import ClientConnection, write_body
@@ -63,30 +72,17 @@ T = TypeVar("T")
 QUIET_CHECK_AFTER = 1.0
 
 
-class UpstreamErrors:
+def upstream_error(error: OSError, doing: str) -> GatewayTimeout | UpstreamError:
     """The one place where a socket error on an upstream connection becomes a proxylab error.
 
-    ``with UpstreamErrors("waiting for the response"): sock.recv(...)``: a timeout becomes
-    504 Gateway Timeout, any other socket error 502 Bad Gateway, each with a sentence that
-    says what the proxy was doing (httpcore's ``map_exceptions`` is the same idea). A class
-    with ``__exit__`` rather than ``contextlib.contextmanager``: it sits on every read.
+    A timeout is 504 Gateway Timeout, any other socket error 502 Bad Gateway, each with a
+    sentence that says what the proxy was doing (the idea of httpcore's ``map_exceptions``).
+    Callers write ``except OSError as error: raise upstream_error(error, "...") from None``:
+    a ``try`` costs nothing until something fails, and it sits on every read.
     """
-
-    __slots__ = ("doing",)
-
-    def __init__(self, doing: str) -> None:
-        self.doing = doing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: object
-    ) -> None:
-        if isinstance(error, TIMEOUT_ERRORS):
-            raise GatewayTimeout(f"The upstream server timed out {self.doing}.") from None
-        if isinstance(error, OSError):
-            raise UpstreamError(f"The upstream connection broke {self.doing}.") from None
+    if isinstance(error, TIMEOUT_ERRORS):
+        return GatewayTimeout(f"The upstream server timed out {doing}.")
+    return UpstreamError(f"The upstream connection broke {doing}.")
 
 
 def open_connection(
@@ -127,8 +123,10 @@ class UpstreamConnection:
 
     def send(self, data: bytes) -> None:
         """Write bytes upstream; a failure is a 502."""
-        with UpstreamErrors("while sending the request"):
+        try:
             self.sock.sendall(data)
+        except OSError as error:
+            raise upstream_error(error, "while sending the request") from None
 
     def read_response(self, method: str, timeout: float) -> Response:
         """Read the final response head, skipping interim 1xx responses (RFC 9110 15.2)."""
@@ -153,8 +151,10 @@ class UpstreamConnection:
                 raise UpstreamError("The upstream server closed the connection without answering.")
 
     def _recv(self, doing: str) -> bytes:
-        with UpstreamErrors(doing):
+        try:
             return self.sock.recv(RECV_SIZE)
+        except OSError as error:
+            raise upstream_error(error, doing) from None
 
     def take_whole_body(self, framing: Framing) -> bytes | None:
         """The whole body when it already arrived with the head, else ``None``.
@@ -163,10 +163,10 @@ class UpstreamConnection:
         one read brought both. Then there is nothing to stream and the connection is free
         at once.
         """
-        if framing.kind is BodyKind.NONE:
+        if framing.kind is NO_BODY:
             return b""
         length, max_body = framing.length, self.limits.max_body
-        if framing.kind is not BodyKind.LENGTH or len(self._buffer) < length:
+        if framing.kind is not LENGTH or len(self._buffer) < length:
             return None
         if max_body is not None and length > max_body:
             return None  # the streaming path reports the error
@@ -181,7 +181,7 @@ class UpstreamConnection:
         If the server closes before the announced end, ``IncompleteMessage`` is raised so
         the proxy cuts its client off instead of ending the response as if complete.
         """
-        if framing.kind is BodyKind.NONE:
+        if framing.kind is NO_BODY:
             done(self)
             return
         finished = False
@@ -293,8 +293,10 @@ class SpliceableBody:
 
 def _fill(pipe: Pipe, source: int, remaining: int) -> int:
     """Splice the next part of a body from upstream into ``pipe``; errors as 502 / 504."""
-    with UpstreamErrors("sending the body"):
+    try:
         moved = pipe.fill(source, remaining)
+    except OSError as error:
+        raise upstream_error(error, "sending the body") from None
     if not moved:
         raise UpstreamError(f"The upstream server closed {remaining} bytes before the body's end.")
     return moved
@@ -419,7 +421,7 @@ class ConnectionPool:
         """The body still to come: spliceable when large, plain TCP and of known length."""
         spliceable = (
             SPLICE_AVAILABLE
-            and framing.kind is BodyKind.LENGTH
+            and framing.kind is LENGTH
             and framing.length >= MIN_SPLICE
             and not isinstance(connection.sock, ssl.SSLSocket)
             and (self.limits.max_body is None or framing.length <= self.limits.max_body)
@@ -442,7 +444,7 @@ class ConnectionPool:
         port: int,
         request: Request,
         body: Iterable[bytes] | None = None,
-        body_kind: BodyKind = BodyKind.NONE,
+        body_kind: BodyKind = NO_BODY,
         *,
         tls: bool = False,
     ) -> UpstreamReply:
@@ -497,7 +499,7 @@ class ConnectionPool:
         connection.exchanges += 1
         framing = response_framing(response, request.method)
         connection.reusable = (
-            response.keep_alive and request.keep_alive and framing.kind is not BodyKind.UNTIL_CLOSE
+            response.keep_alive and request.keep_alive and framing.kind is not UNTIL_CLOSE
         )
         whole = connection.take_whole_body(framing)
         if whole is None:

@@ -54,7 +54,7 @@ from proxylab.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
-from proxylab.http.framing import BodyKind, Framing, request_framing
+from proxylab.http.framing import CHUNKED, NO_BODY, Framing, request_framing
 from proxylab.http.messages import (
     HOP_BY_HOP,
     Headers,
@@ -229,7 +229,7 @@ class ReverseProxy:
         x.kind, x.tls = framing.kind, isinstance(conn.sock, ssl.SSLSocket)
         outgoing = Request(request.method, path, self._outgoing_headers(x))
         conn.continue_if_expected(request)
-        x.body = _client_body(x, framing) if framing.kind is not BodyKind.NONE else None
+        x.body = _client_body(x, framing) if framing.kind is not NO_BODY else None
         if self.settings.sticky:
             x.sticky = self._sticky_backend.get(cookie_value(request.headers, self._cookie) or "")
         self._respond(x, self._send(x, outgoing))
@@ -268,7 +268,7 @@ class ReverseProxy:
             headers.add("Forwarded", f"{prior}, {element}" if prior else element)
         if self.settings.sticky and "cookie" in headers:
             without_cookie(headers, self._cookie)
-        if x.kind is BodyKind.CHUNKED:
+        if x.kind is CHUNKED:
             headers.add("Transfer-Encoding", "chunked")
         if self.settings.preserve_host and host is not None and request.target[:1] != "/":
             headers.set("Host", host)  # absolute-form: the target's authority wins
@@ -436,7 +436,7 @@ class _Exchange:
         self.backend: Backend = None  # type: ignore[assignment]  # set by _send before use
         self.sticky: Backend | None = None
         self.body: Iterator[bytes] | None = None
-        self.kind, self.tls = BodyKind.NONE, False
+        self.kind, self.tls = NO_BODY, False
         self.failure: UpstreamError | None = None
         self.client_error: ProxyLabError | None = None
         self.status, self.note, self.upstream_duration = 0, "", 0.0
