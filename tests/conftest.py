@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
+from helpers import running_forward_proxy
 from origins import BlackHole, Origin
 
 from proxylab.cache.http_cache import HttpCache
 from proxylab.forward.proxy import ForwardProxy, ForwardSettings
-from proxylab.metrics import Event, EventLog
 from proxylab.net.server import Server
 
 
@@ -26,20 +25,6 @@ def origin() -> Iterator[Origin]:
 def blackhole() -> Iterator[BlackHole]:
     with BlackHole() as hole:
         yield hole
-
-
-@contextmanager
-def running_forward_proxy(
-    settings: ForwardSettings, cache: HttpCache | None = None, **server_options: object
-) -> Iterator[tuple[Server, ForwardProxy]]:
-    """A started forward proxy on an ephemeral port, stopped and joined afterwards."""
-    proxy = ForwardProxy(settings, cache=cache, events=EventLog())
-    server = proxy.serve(("127.0.0.1", 0), **server_options)
-    try:
-        with server:
-            yield server, proxy
-    finally:
-        proxy.close()
 
 
 @pytest.fixture
@@ -58,17 +43,6 @@ def forward_proxy(origin: Origin) -> Iterator[Callable[..., object]]:
     yield start
     for manager in reversed(stack):
         manager.__exit__(None, None, None)  # type: ignore[attr-defined]
-
-
-def wait_for_event(
-    log: EventLog, predicate: Callable[[Event], bool], timeout: float = 5.0
-) -> Event:
-    """The first event in ``log`` that satisfies ``predicate``, waiting (bounded) for it."""
-    arrived = threading.Event()
-    log.subscribe(lambda event: arrived.set() if predicate(event) else None)
-    if not any(predicate(e) for e in log.snapshot()):
-        assert arrived.wait(timeout), "the expected event was never recorded"
-    return next(e for e in log.snapshot() if predicate(e))
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import wait_for_event
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from helpers import wait_for_event
 from origins import TEXT, Origin
 
 from proxylab.forward.filters import FilterPolicy

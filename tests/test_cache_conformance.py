@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import running_forward_proxy
+from helpers import running_forward_proxy
 
 from proxylab.cache.http_cache import HttpCache
 from proxylab.cache.validators import format_http_date

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import trustme
-from conftest import wait_for_event
+from helpers import raw_exchange, wait_for_event
 from origins import BINARY, TEXT, BlackHole, Origin
 
 from proxylab.errors import ConfigError
@@ -304,18 +304,6 @@ def test_each_exchange_becomes_an_event(forward_proxy: StartProxy) -> None:
     assert (event.source, event.method, event.status) == ("forward", "GET", 200)
     assert event.target == "http://origin.test/text"
     assert event.bytes_out > len(TEXT) and event.duration > 0 and event.decision == "allowed"
-
-
-def raw_exchange(address: tuple[str, int], data: bytes, timeout: float = 10) -> bytes:
-    """Send raw bytes, read until the server closes: what the wire really carried."""
-    import socket
-
-    with socket.create_connection(address, timeout=timeout) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_access_log_formats(tmp_path: Any, forward_proxy: StartProxy) -> None:

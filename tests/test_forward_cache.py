@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from conftest import wait_for_event
+from helpers import wait_for_event
 from origins import Origin
 
 from proxylab.cache.http_cache import HttpCache

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from conftest import wait_for_event
+from helpers import wait_for_event
 from origins import Origin
 
 from proxylab.forward.filters import FilterPolicy
@@ -42,7 +42,7 @@ def test_wildcard_block_on_plain_http_shows_the_block_page(
 
 
 def test_wildcard_block_on_connect(forward_proxy: StartProxy, origin: Origin) -> None:
-    from test_forward import raw_exchange
+    from helpers import raw_exchange
 
     policy = FilterPolicy.from_patterns(block=["*.social.test"])
     server, _ = forward_proxy(filters=policy, resolve=social_resolver(origin))

@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import wait_for_event
-from test_forward import raw_exchange
+from helpers import raw_exchange, wait_for_event
 
 from proxylab.forward.accesslog import squid_line
 from proxylab.http.framing import Limits
@@ -147,7 +146,7 @@ def test_an_origin_dying_mid_body_cuts_the_client_off(forward_proxy: StartProxy)
 
 def test_a_chunked_origin_dying_mid_body_never_gets_a_last_chunk(origin: Any) -> None:
     """With chunked framing the client can only tell an incomplete body by the missing 0-chunk."""
-    from conftest import running_forward_proxy
+    from helpers import running_forward_proxy
 
     from proxylab.forward.proxy import ForwardSettings
 
@@ -174,7 +173,7 @@ def test_a_chunked_origin_dying_mid_body_never_gets_a_last_chunk(origin: Any) ->
 
 
 def test_limits_are_configurable(origin: Any) -> None:
-    from conftest import running_forward_proxy
+    from helpers import running_forward_proxy
 
     from proxylab.forward.proxy import ForwardSettings
 

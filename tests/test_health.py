@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from test_reverse import Kitchen, dead_port, event_waiter
+from helpers import Kitchen, dead_port, event_waiter
 
 from proxylab.errors import ConfigError
 from proxylab.metrics import EventLog

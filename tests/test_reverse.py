@@ -1,8 +1,7 @@
 """The reverse proxy with real backends (small ``Server`` kitchens) and real clients.
 
 Every backend here is a real ``proxylab.net.server.Server`` on 127.0.0.1 with port 0, run by
-``Kitchen``; clients are httpx and raw sockets. The helpers at the top are shared with
-the other ``test_reverse_*`` files.
+``Kitchen`` (in ``helpers``); clients are httpx and raw sockets.
 """
 
 from __future__ import annotations
@@ -11,196 +10,31 @@ import json
 import random
 import socket
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
-from conftest import wait_for_event
-from test_forward import raw_exchange
+from helpers import (
+    client,
+    dead_port,
+    kitchens,
+    raw_exchange,
+    reverse_proxy,
+    seen_headers,
+    wait_for,
+    wait_for_event,
+    who,
+)
 
-from proxylab.http.messages import Headers, Request, Response, reason_phrase
-from proxylab.metrics import Event, EventLog
-from proxylab.net.connection import ClientConnection, Timeouts
-from proxylab.net.server import Server
+from proxylab.http.messages import Headers
+from proxylab.net.connection import Timeouts
 from proxylab.reverse.balancers import Backend, RoundRobin, make_balancer
-from proxylab.reverse.proxy import ReverseProxy
-from proxylab.reverse.routes import ReverseSettings, Route
+from proxylab.reverse.routes import Route
 
 pytestmark = pytest.mark.timeout(30)
 
 
 # -- helpers shared by the reverse-proxy tests -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One request as a kitchen saw it."""
-
-    method: str
-    target: str
-    headers: Headers
-    body: bytes
-
-
-class Kitchen:
-    """A small real backend with a name: answers JSON saying what it saw.
-
-    Paths: ``/health`` (status ``health_status``), ``/slow`` (waits for ``gate``),
-    ``/redirect`` (a Location naming its own address), ``/bytes/N``; anything else echoes
-    the request. ``delay`` seconds are added to every answer (an interruptible wait).
-    """
-
-    def __init__(self, name: str, port: int = 0, weight: int = 1) -> None:
-        self.name, self.weight = name, weight
-        self.delay = 0.0
-        self.health_status = 200
-        self.gate = threading.Event()
-        self.seen: list[Seen] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self.server = Server(self._handle, ("127.0.0.1", port), name=f"kitchen-{name}")
-        self.port = self.server.address[1]
-
-    @property
-    def backend(self) -> Backend:
-        return Backend("127.0.0.1", self.port, self.weight, self.name)
-
-    @property
-    def count(self) -> int:
-        with self._lock:
-            return len(self.seen)
-
-    def start(self) -> Kitchen:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.gate.set()
-        self._stopping.set()
-        self.server.stop(grace=2.0)
-
-    def restart(self) -> None:
-        """A new server on the same port (the old one must be stopped)."""
-        self._stopping.clear()
-        self.gate.clear()
-        self.server = Server(self._handle, ("127.0.0.1", self.port), name=f"kitchen-{self.name}")
-        self.server.start()
-
-    def _handle(self, conn: ClientConnection, request: Request) -> None:
-        body = b"".join(conn.read_body(request))
-        path = request.target.partition("?")[0]
-        if path == "/health":
-            self._reply(conn, self.health_status, b"ok")
-            return
-        if request.method == "HEAD":  # the head a GET would get, without the body
-            self._reply(conn, 200, b"", [("Content-Length", "500")])
-            return
-        with self._lock:
-            self.seen.append(Seen(request.method, request.target, request.headers.copy(), body))
-        if self.delay:
-            self._stopping.wait(self.delay)
-        if path == "/slow":
-            self.gate.wait(10)
-        if path == "/redirect":
-            me = f"http://127.0.0.1:{self.port}"
-            extra = [("Location", f"{me}/login"), ("Content-Location", f"{me}/here"),
-                     ("Link", f"<{me}/style.css>; rel=preload")]  # fmt: skip
-            self._reply(conn, 302, b"moved", extra)
-        elif path.startswith("/bytes/"):
-            self._reply(conn, 200, b"x" * int(path.rsplit("/", 1)[1]))
-        else:
-            seen = {"backend": self.name, "method": request.method, "target": request.target,
-                    "headers": request.headers.items(), "body": len(body)}  # fmt: skip
-            self._reply(
-                conn, 200, json.dumps(seen).encode(), [("Content-Type", "application/json")]
-            )
-
-    def _reply(
-        self,
-        conn: ClientConnection,
-        status: int,
-        body: bytes,
-        extra: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        length = (
-            []
-            if any(k == "Content-Length" for k, _ in extra)
-            else [("Content-Length", str(len(body)))]
-        )
-        headers = Headers([*length, ("Server", "kitchen/1.0"), ("X-Powered-By", "PHP/8.3"),
-                           ("X-Backend", self.name), *extra])  # fmt: skip
-        conn.send_response(Response(status, headers, reason_phrase(status)), body)
-
-
-@contextmanager
-def kitchens(*names: str, weights: Sequence[int] = ()) -> Iterator[list[Kitchen]]:
-    """Started kitchens, stopped (and their threads joined) afterwards."""
-    started = [
-        Kitchen(name, weight=(weights[i] if weights else 1)).start() for i, name in enumerate(names)
-    ]
-    try:
-        yield started
-    finally:
-        for kitchen in started:
-            kitchen.stop()
-
-
-@contextmanager
-def reverse_proxy(
-    backends: Sequence[Backend] = (),
-    balancer: Any = "round-robin",
-    routes: Sequence[Route] | None = None,
-    ssl_context: Any = None,
-    **settings: Any,
-) -> Iterator[tuple[Server, ReverseProxy]]:
-    """A started reverse proxy on an ephemeral port; stopped and closed afterwards."""
-    proxy = ReverseProxy(routes, backends=backends, balancer=balancer,
-                         settings=ReverseSettings(**settings), events=EventLog())  # fmt: skip
-    with proxy.serve(("127.0.0.1", 0), ssl_context=ssl_context) as server:
-        yield server, proxy
-
-
-def client(**options: Any) -> httpx.Client:
-    return httpx.Client(trust_env=False, timeout=10, **options)
-
-
-def who(response: httpx.Response) -> str:
-    return response.headers["x-backend"]
-
-
-def seen_headers(response: httpx.Response) -> Headers:
-    return Headers((k, v) for k, v in response.json()["headers"])
-
-
-def dead_port() -> int:
-    """A port on which nothing listens (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """A bounded poll: True as soon as ``condition()`` holds, False after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        pause.wait(0.005)
-    return condition()
-
-
-def event_waiter(events: EventLog, match: Callable[[Event], bool]) -> threading.Event:
-    """A threading.Event that is set when an event matching ``match`` is recorded."""
-    flag = threading.Event()
-    events.subscribe(lambda event: flag.set() if match(event) else None)
-    return flag
 
 
 # -- balancers through real sockets ------------------------------------------------------

@@ -9,8 +9,8 @@ import sys
 
 import httpx
 import pytest
+from helpers import kitchens
 from subprocesses import ROOT, OutputReader, start_proxylab
-from test_reverse import kitchens
 
 from proxylab.cli.reverse import parse_backend, parse_route
 from proxylab.errors import ConfigError

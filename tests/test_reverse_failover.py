@@ -8,7 +8,7 @@ import threading
 
 import httpx
 import pytest
-from test_reverse import client, dead_port, event_waiter, kitchens, reverse_proxy, wait_for, who
+from helpers import client, dead_port, event_waiter, kitchens, reverse_proxy, wait_for, who
 
 from proxylab.reverse.balancers import Backend
 from proxylab.reverse.proxy import ReverseProxy

@@ -15,9 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import running_forward_proxy
+from helpers import raw_exchange, running_forward_proxy
 from origins import big_body
-from test_forward import raw_exchange
 
 from proxylab.cache.http_cache import HttpCache
 from proxylab.forward.proxy import ForwardSettings

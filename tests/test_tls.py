@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_reverse import kitchens, reverse_proxy
+from helpers import kitchens, reverse_proxy
 
 from proxylab.errors import ConfigError
 from proxylab.net.server import Server
