@@ -4,8 +4,8 @@ The proxy hands over each request with a ``fetch`` callback that reaches the ori
 answers from its store when the rules allow (a *hit*), asks the origin to confirm a stored
 response with a conditional request (a *revalidation*: 304 means "still good"), or forwards the
 request and keeps a copy of the answer as it streams past (a *miss*). The rules themselves live
-in ``cache_policy`` and ``validators``, the shared state (stored responses, fetches in flight,
-counters) and its lock in ``cache_store``; this module is the choreography.
+in ``policy`` and ``validators``, the shared state (stored responses, fetches in flight,
+counters) and its lock in ``store``; this module is the choreography.
 
 Key ideas:
 - The primary key is the absolute URL; ``Vary`` adds a secondary key, so one URL may hold
@@ -18,9 +18,9 @@ Key ideas:
   URL wait for it (bounded) and are then answered from the store, so a burst of identical
   misses makes one origin request. If the leader's answer cannot be reused, they fetch.
 - No lock is held while calling ``fetch`` or while the client consumes a body: this module
-  takes none itself; ``cache_store`` takes its one lock inside each short call.
+  takes none itself; ``store`` takes its one lock inside each short call.
 
-RFC sections: RFC 9111 2-4 (via ``cache_policy``), 4.3.2 (answering a client's conditional
+RFC sections: RFC 9111 2-4 (via ``policy``), 4.3.2 (answering a client's conditional
 from the store, via ``validators``), 4.3.4-4.3.5 (freshening with 304 and HEAD), 4.4
 (invalidation), 5.1 (Age);
 RFC 9110 6.6.1 (Date); RFC 9211 (Cache-Status).
@@ -36,7 +36,7 @@ Cache-Status reads ``fwd=uri-miss; collapsed`` (the RFC 9211 example). ``stored`
 Cache-Status means a copy is being kept while the body streams; an interrupted body is dropped.
 ``X-Cache: HIT`` marks every body that came from the store (HIT, REVALIDATED, STALE).
 
-Layer 2: imports ``errors``, ``messages``, ``cache_policy``, ``cache_store`` and ``validators``;
+Layer 2: imports ``errors``, ``messages``, ``policy``, ``store`` and ``validators``;
 no sockets, no threads started.
 """
 

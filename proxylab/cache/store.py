@@ -17,12 +17,12 @@ Key ideas:
 
 RFC sections: RFC 9111 3 (storing), 4.1 (several matching variants: the most recent Date wins),
 4.4 (invalidation); RFC 9211 2.6 (``collapsed``). Which responses may be stored and reused is
-``cache_policy``'s business, not this module's.
+``policy``'s business, not this module's.
 
 Left out on purpose: persistence to disk, sweeping out stale entries (a stale response can
 still be revalidated, so it stays until evicted or replaced), fairness among waiters.
 
-Layer 2: imports ``messages`` and ``cache_policy``; a ``Lock`` and ``Event``, no threads started.
+Layer 2: imports ``messages`` and ``policy``; a ``Lock`` and ``Event``, no threads started.
 """
 
 from __future__ import annotations

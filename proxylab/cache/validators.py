@@ -6,7 +6,7 @@ since this?" with a conditional request. ``304 Not Modified`` means no, and cost
 section instead of a body. This module holds the pure parts of that conversation: reading and
 writing HTTP-dates, comparing entity tags, building the cache's own conditional request,
 deciding whether the store can answer a client's conditional itself, and merging the fields of
-a 304 into the stored ones. ``cache_policy`` and ``cache`` call these; nothing here has state.
+a 304 into the stored ones. ``policy`` and ``cache`` call these; nothing here has state.
 
 Key idea: a 304 says "what you hold is good enough", never "byte for byte", so entity tags are
 compared *weakly* (RFC 9110 8.8.3.2): ``W/"v1"`` matches ``"v1"``; only the opaque part between
@@ -50,7 +50,7 @@ def split_list(value: str) -> list[str]:
     """Split a comma-separated field value, leaving commas inside quoted strings alone.
 
     It lives here because entity-tag lists are where it matters most (``"a,b"`` is one tag);
-    ``cache_policy`` borrows it for Cache-Control.
+    ``policy`` borrows it for Cache-Control.
     """
     members: list[str] = []
     current: list[str] = []

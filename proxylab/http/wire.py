@@ -29,7 +29,7 @@ decoding of chunk extensions (allowed and ignored); Upgrade handling (the caller
 Where a body ends and how to decode it (``Framing``, ``BodyDecoder``) lives in
 ``proxylab.http.framing`` and is re-exported here, so callers only ever import ``proxylab.http.wire``.
 
-Layer 2: imports only ``errors``, ``messages`` and the standard library.
+Layer 1: imports only ``errors``, ``messages``, ``framing`` and the standard library.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ friend.
 Left out on purpose: concurrent exchanges drawn as overlapping (they are shown one after
 the other, in start order), retries drawn as separate arrows.
 
-Layer 5 (an edge): drawing helpers come from ``charts``.
+Layer 5 (an edge): drawing helpers come from ``figures``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ reverse proxies; so is this module. What one request goes through
 
 1. the status page (``/proxylab/status``) answers itself, for loopback clients only;
 2. the route is found: host match first, then the longest path prefix (like nginx's
-   ``server_name`` then ``location`` prefixes; ``reverse_routes`` holds the table);
+   ``server_name`` then ``location`` prefixes; ``routes`` holds the table);
 3. the request head is rewritten for the backend: hop-by-hop fields removed (RFC 9110
    section 7.6.1); ``X-Forwarded-For`` appended, ``X-Forwarded-Proto`` and
    ``X-Forwarded-Host`` set, optionally RFC 7239 ``Forwarded``. Client-sent forwarding
@@ -29,7 +29,7 @@ Left out on purpose: WebSocket/Upgrade tunnelling, response buffering, caching, 
 towards the backends, rate limiting, rewriting of paths and of HTML bodies.
 
 Layer 4: composes server, upstream, relaying, health, balancers, stats and the routes of
-``reverse_routes`` (re-exported here: ``Route``, ``ReverseSettings``, ``NoRoute``).
+``routes`` (``Route``, ``ReverseSettings``; ``NoRoute`` is in ``errors``).
 """
 
 from __future__ import annotations
