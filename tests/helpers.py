@@ -6,6 +6,7 @@ so that no test file imports another.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -226,3 +227,89 @@ def event_waiter(events: EventLog, match: Callable[[Event], bool]) -> threading.
     flag = threading.Event()
     events.subscribe(lambda event: flag.set() if match(event) else None)
     return flag
+
+
+class ScriptedOrigin:
+    """A raw-socket origin on 127.0.0.1 that answers each request head with ``script(head)``.
+
+    ``script`` gets the request head (bytes up to the blank line, plus ``conn`` = the index
+    of the connection it came on) and returns the exact bytes to write, or ``None`` to
+    close the connection without answering. Every request head is kept in ``received``, so
+    a test can count what the origin really got. ``after_answer`` (if set) runs after each
+    write with the client socket, for scripted misbehaviour later on the same connection.
+    Nothing here is lenient on purpose; the misbehaviour is whatever the script writes.
+    """
+
+    def __init__(self, script: Callable[[bytes, int], bytes | None]) -> None:
+        self.script = script
+        self.received: list[bytes] = []
+        self.after_answer: Callable[[socket.socket, bytes], None] | None = None
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def __enter__(self) -> ScriptedOrigin:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while not self._stopping.is_set():
+                client, _ = self._listener.accept()
+                if self._stopping.is_set():
+                    client.close()
+                    return
+                with self._lock:
+                    self._sockets.append(client)
+                    index, self.connections = self.connections, self.connections + 1
+                self._spawn(self._serve, client, index)
+
+    def _serve(self, client: socket.socket, index: int) -> None:
+        buffer = b""
+        with contextlib.suppress(OSError), client:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = client.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                with self._lock:
+                    self.received.append(head)
+                answer = self.script(head, index)
+                if answer is None:
+                    return
+                client.sendall(answer)
+                if self.after_answer is not None:
+                    self.after_answer(client, head)
+
+
+def response_bytes(body: bytes, *fields: str, status: str = "200 OK") -> bytes:
+    """A complete HTTP/1.1 response with ``Content-Length``, as an origin writes it."""
+    head = "".join(f"{field}\r\n" for field in fields)
+    return f"HTTP/1.1 {status}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body

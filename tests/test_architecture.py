@@ -45,6 +45,8 @@ LAYERS: dict[str, int] = {
     "proxylab.net.connection": 3,
     "proxylab.net.server": 3,
     "proxylab.net.upstream": 3,
+    "proxylab.net.pool": 3,
+    "proxylab.net.tunnel": 3,
     "proxylab.net.relay": 3,
     "proxylab.net.tls": 3,
     "proxylab.reverse.health": 3,

@@ -152,16 +152,31 @@ def test_least_latency_moves_traffic_away_from_a_backend_that_slows_down() -> No
 # -- errors: 502, 503, 504, 404 ----------------------------------------------------------
 
 
-def test_unreachable_backend_is_502_then_503_when_none_is_healthy() -> None:
+def test_a_lone_unreachable_backend_is_502_each_time_never_taken_out() -> None:
+    # nginx: a group with a single server never marks it unavailable (max_fails ignored)
     dead = Backend("127.0.0.1", dead_port(), name="dead")
     with reverse_proxy([dead]) as (server, proxy), client() as c:
         first = c.get(f"{server.url}/")
         second = c.get(f"{server.url}/")
     assert first.status_code == 502 and "could not get an answer" in first.text
     assert str(dead.port) not in first.text  # the body does not reveal the backend either
-    assert second.status_code == 503
-    assert "healthy backend" in second.text and "Traceback" not in second.text
-    assert [e.status for e in proxy.events.snapshot("reverse")] == [502, 503]
+    assert second.status_code == 502 and "Traceback" not in second.text
+    assert [e.status for e in proxy.events.snapshot("reverse")] == [502, 502]
+
+
+def test_a_lone_backend_that_dropped_one_connection_serves_the_next_request() -> None:
+    with kitchens("a") as (a,), reverse_proxy([a.backend]) as (server, proxy), client() as c:
+        a.stop()
+        assert c.get(f"{server.url}/").status_code == 502  # one dropped exchange
+        a.restart()
+        assert c.get(f"{server.url}/").status_code == 200  # not 10 s of "no healthy backend"
+
+
+def test_when_every_backend_failed_passively_all_are_tried_again() -> None:
+    dead = [Backend("127.0.0.1", dead_port(), name=n) for n in ("x", "y")]
+    with reverse_proxy(dead) as (server, proxy), client() as c:
+        statuses = [c.get(f"{server.url}/").status_code for _ in range(3)]
+    assert statuses == [502, 502, 502]  # each time both were tried, none "unhealthy" forever
 
 
 def test_the_event_of_an_error_page_counts_the_bytes_the_client_got() -> None:

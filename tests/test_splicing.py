@@ -23,8 +23,9 @@ from proxylab.forward.proxy import ForwardSettings
 from proxylab.http.framing import Limits
 from proxylab.http.messages import Headers, Request
 from proxylab.net.connection import ClientConnection, Timeouts
+from proxylab.net.pool import ConnectionPool
 from proxylab.net.splicing import MIN_SPLICE, SPLICE_AVAILABLE, Pipe
-from proxylab.net.upstream import ConnectionPool, SpliceableBody
+from proxylab.net.upstream import SpliceableBody
 
 needs_splice = pytest.mark.skipif(not SPLICE_AVAILABLE, reason="os.splice is Linux-only")
 LARGE = 3 * 2**20 + 17  # several pipe-fulls, and not a round number

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 
 from proxylab.http.messages import Headers, Request
-from proxylab.net.upstream import ConnectionPool
+from proxylab.net.pool import ConnectionPool
 
 SMALL = b"small body\n" * 10
 LARGE = b"L" * (4 << 20)  # far more than one read: it has to stream

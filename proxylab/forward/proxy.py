@@ -61,9 +61,11 @@ from proxylab.http.messages import (
 from proxylab.http.relaying import body_finished, end_to_end, strip_hop_by_hop
 from proxylab.metrics import Event, EventLog
 from proxylab.net.connection import ClientConnection, Timeouts
+from proxylab.net.pool import ConnectionPool
 from proxylab.net.relay import rejected_event, relay_response
 from proxylab.net.server import Server, answer_error
-from proxylab.net.upstream import ConnectionPool, open_connection, relay
+from proxylab.net.tunnel import relay
+from proxylab.net.upstream import UpstreamConnection, open_connection
 
 __all__ = ["ForwardProxy", "ForwardSettings"]
 
@@ -116,6 +118,7 @@ class ForwardProxy:
         self.pool = ConnectionPool(
             connect_timeout=self.settings.timeouts.connect,
             read_timeout=self.settings.timeouts.upstream_read,
+            idle_timeout=self.settings.timeouts.upstream_idle,
             source_address=self.settings.source_address,
         )
         if self.settings.auth is not None and ":" in self.settings.auth[0]:
@@ -269,7 +272,7 @@ class ForwardProxy:
             reply = self.pool.exchange(
                 host, port, outgoing, body, framing.kind, tls=target.scheme == "https"
             )
-            record.upstream_started = reply.head_received
+            record.upstream_started, record.connection = reply.head_received, reply.connection
             return end_to_end(reply.response), reply.body
 
         if self.cache is not None:
@@ -337,6 +340,9 @@ class ForwardProxy:
             event.upstream_duration = now - record.upstream_started
         if not event.bytes_out:  # a tunnel counted its own; otherwise what the client got
             event.bytes_out = conn.bytes_out
+        if record.connection is not None and record.connection.discard_reason:
+            dropped = f"upstream connection closed: {record.connection.discard_reason}"
+            event.note = f"{event.note}; {dropped}" if event.note else dropped
         self.events.record(event)
 
 
@@ -344,10 +350,11 @@ class _Record:
     """An exchange in progress: its ``Event``, filled in as the exchange goes, and the
     clock readings its durations are worked out from when it ends."""
 
-    __slots__ = ("event", "started", "upstream_started")
+    __slots__ = ("connection", "event", "started", "upstream_started")
 
     def __init__(self, event: Event, started: float) -> None:
         self.event, self.started, self.upstream_started = event, started, 0.0
+        self.connection: UpstreamConnection | None = None  # the upstream one, once dialled
 
 
 def _refused(record: _Record, rule: str) -> None:

@@ -54,6 +54,10 @@ __all__ = [
     "reason_phrase",
 ]
 
+#: RFC 9110 section 9.2.2: methods whose intended effect is the same however often they
+#: are sent, so a request that may or may not have arrived can be sent again.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
 #: RFC 9110 section 7.6.1 plus the fields every proxy also treats as per-hop.
 HOP_BY_HOP: frozenset[str] = frozenset(
     {

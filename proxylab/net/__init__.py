@@ -9,9 +9,9 @@ This file is the package's face: the names a user types, re-exported from their 
 """
 
 from proxylab.net.connection import ClientConnection, Timeouts
+from proxylab.net.pool import ConnectionPool
 from proxylab.net.server import Server
 from proxylab.net.tls import LabCertificates
-from proxylab.net.upstream import ConnectionPool
 
 __all__ = [
     "ClientConnection",

@@ -57,6 +57,8 @@ class Timeouts:
     ``idle``: how long a kept-alive connection may wait for the next request.
     ``read``: longest silence while reading a body from the client.
     ``connect`` and ``upstream_read``: used by the proxies for their outbound side.
+    ``upstream_idle``: how long an idle pooled connection to an origin or backend is kept
+    (below the 5 s keep-alive of Node and Apache, so the proxy lets go first).
     """
 
     head: float = 10.0
@@ -64,6 +66,7 @@ class Timeouts:
     read: float = 30.0
     connect: float = 5.0
     upstream_read: float = 30.0
+    upstream_idle: float = 4.0
 
 
 def write_body(send: Callable[[bytes], None], pieces: Iterable[bytes], kind: BodyKind) -> int:

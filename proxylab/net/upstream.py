@@ -1,24 +1,20 @@
-"""The proxy's outbound side: connections to origins and backends, kept alive and reused.
+"""The proxy's outbound side: one connection to an origin or a backend, able to carry many exchanges.
 
 A proxy is a client too. For every request it forwards, it needs a connection to the
-origin (forward proxy) or to a backend (reverse proxy). Opening a TCP connection costs a
-round trip and a thread's worth of kernel work, so, like Squid and nginx's ``keepalive``
-directive, we keep a few idle connections per origin in a ``ConnectionPool`` and reuse them
-(RFC 9112 section 9.3, persistence).
+origin (forward proxy) or to a backend (reverse proxy). This module opens one, sends a
+request on it and reads the response; ``pool`` keeps idle ones for reuse, and ``tunnel``
+copies bytes for CONNECT.
 
 Key ideas:
-- Bodies stream in both directions: the request body is read from the client piece by
-  piece and written upstream as it arrives; the response body comes back as an iterator.
-  A 1 GB body never sits in memory.
-- A pooled connection may have been closed by the server while it sat idle. We check it is
-  still quiet before reuse, and if a reused connection fails before any byte of the
-  response arrived, a request without a body is sent once more on a fresh connection
-  (RFC 9112 section 9.3.1, retrying idempotent requests).
-- ``relay`` is the CONNECT tunnel: two sockets, bytes copied both ways until both sides
-  are done, with half-close passed on (when one side shuts its sending half, we shut ours
-  towards the other side and keep copying the other direction).
-- Socket errors become ``UpstreamError`` (502) or ``GatewayTimeout`` (504) here, so the
-  proxies above never see an ``OSError``.
+- Bodies stream: the response body comes back as an iterator, so a 1 GB body never sits
+  in memory; a large body of known length can instead be spliced to the client
+  (``SpliceableBody``).
+- A connection knows when it can carry another exchange: the response was complete and
+  nothing else arrived after it. Bytes beyond the end of a response (more than its
+  ``Content-Length``, or anything after the last chunk) belong to no request: a connection
+  holding them is never reused, or the next request would get them as its answer.
+- Socket errors become ``UpstreamError`` (502) or ``GatewayTimeout`` (504) here, in one
+  function (``upstream_error``), so the proxies above never see an ``OSError``.
 
 Left out on purpose: HTTP/2 to upstreams, DNS caching, happy-eyeballs.
 
@@ -30,46 +26,33 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import ssl
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from proxylab.errors import GatewayTimeout, ProtocolError, UpstreamError
 from proxylab.http.framing import (
     LENGTH,
     NO_BODY,
-    UNTIL_CLOSE,
     BodyDecoder,
-    BodyKind,
     Framing,
     Limits,
-    response_framing,
 )
-from proxylab.http.messages import Request, Response
-from proxylab.http.wire import HeadParser, serialize_request_head
-from proxylab.net.connection import ClientConnection, write_body
+from proxylab.http.messages import Response
+from proxylab.http.wire import HeadParser
+from proxylab.net.connection import ClientConnection
 from proxylab.net.sockets import TIMEOUT_ERRORS, no_delay, set_timeout
-from proxylab.net.splicing import MIN_SPLICE, SPLICE_AVAILABLE, Pipe
+from proxylab.net.splicing import Pipe
 
 __all__ = [
-    "ConnectionPool",
+    "RECV_SIZE",
     "SpliceableBody",
     "UpstreamConnection",
-    "UpstreamReply",
     "open_connection",
-    "relay",
+    "upstream_error",
 ]
 
 RECV_SIZE = 65536
-#: Bytes moved per read in a CONNECT tunnel (into a buffer that is reused).
-TUNNEL_BUFFER = 1 << 20
 T = TypeVar("T")
-
-#: Idle connections younger than this are reused without checking them (see ``acquire``).
-QUIET_CHECK_AFTER = 1.0
 
 
 def upstream_error(error: OSError, doing: str) -> GatewayTimeout | UpstreamError:
@@ -112,8 +95,15 @@ class UpstreamConnection:
         self.reusable = False
         self.exchanges = 0
         self.idle_since = 0.0
+        #: why the pool closed this connection instead of keeping it ("" while kept)
+        self.discard_reason = ""
         self._buffer = b""
         self._timeout: float | None = None
+
+    @property
+    def unread(self) -> int:
+        """Bytes received after the end of the last response: they answer no request."""
+        return len(self._buffer)
 
     def use_timeout(self, seconds: float) -> None:
         """Set the socket's timeout, skipping the system call when it is already right."""
@@ -208,7 +198,11 @@ class UpstreamConnection:
                 return
 
     def is_quiet(self) -> bool:
-        """True when an idle connection has nothing to read (so the server did not close it)."""
+        """True when an idle connection has nothing to read: no stray bytes and no close.
+
+        A readable idle connection has either been closed by the server (EOF) or received
+        bytes that answer no request; either way it must not carry the next one.
+        """
         if self._buffer:
             return False
         try:
@@ -300,264 +294,3 @@ def _fill(pipe: Pipe, source: int, remaining: int) -> int:
     if not moved:
         raise UpstreamError(f"The upstream server closed {remaining} bytes before the body's end.")
     return moved
-
-
-@dataclass(slots=True)
-class UpstreamReply:
-    """A response head from upstream, its streaming body, and timing.
-
-    A handle on a live connection rather than a value, so not frozen (which would also
-    cost eight ``object.__setattr__`` calls on every request).
-    """
-
-    response: Response
-    body: Iterator[bytes]
-    connection: UpstreamConnection
-    reused: bool
-    started: float
-    head_received: float
-    body_read: bool = False
-
-    def abandon(self) -> None:
-        """Close the connection when the body was left unread: its state is unknown then.
-
-        A body that came whole with the head (``body_read``) was read already and its
-        connection is back in the pool, maybe carrying another request: it stays open.
-        """
-        if not self.body_read:
-            self.connection.close()
-
-
-class ConnectionPool:
-    """Idle keep-alive connections per ``(host, port, tls)``, bounded per origin.
-
-    ``exchange`` sends one request and returns the response with a body iterator; when the
-    body has been read to its end the connection goes back to the pool by itself.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_idle_per_origin: int = 16,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        source_address: tuple[str, int] | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        limits: Limits | None = None,
-    ) -> None:
-        self.max_idle_per_origin = max_idle_per_origin
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.source_address = source_address
-        self.ssl_context = ssl_context
-        self.limits = limits or Limits(max_header_bytes=262144)
-        self.opened = 0
-        self._idle: dict[tuple[str, int, bool], list[UpstreamConnection]] = {}
-        self._lock = threading.Lock()
-
-    def acquire(
-        self, host: str, port: int, tls: bool = False, *, replayable: bool = False
-    ) -> tuple[UpstreamConnection, bool]:
-        """A quiet idle connection to ``host:port`` if there is one, else a new one.
-
-        Checking that an idle connection is still open costs a system call. A connection
-        idle for less than ``QUIET_CHECK_AFTER`` seconds is very likely still open, and a
-        ``replayable`` request (no body) is retried on a fresh connection anyway if it was
-        not, so the check is skipped then: that keeps the per-request path short under load.
-        """
-        key = (host, port, tls)
-        while True:
-            # Every request comes here and to ``release``, so the lock is taken by hand: on
-            # CPython 3.10/3.11 ``with lock:`` costs about twice as much as acquire/release.
-            self._lock.acquire()
-            try:
-                idle = self._idle.get(key)
-                connection = idle.pop() if idle else None
-            finally:
-                self._lock.release()
-            if connection is None:
-                return self._open(key), False
-            recent = time.monotonic() - connection.idle_since < QUIET_CHECK_AFTER
-            if (replayable and recent) or connection.is_quiet():
-                return connection, True
-            connection.close()
-
-    def _open(self, key: tuple[str, int, bool]) -> UpstreamConnection:
-        host, port, tls = key
-        sock = open_connection(host, port, self.connect_timeout, self.source_address)
-        if tls:
-            sock = self._wrap_tls(sock, host)
-        with self._lock:
-            self.opened += 1
-        connection = UpstreamConnection(sock, key, self.limits)
-        connection.use_timeout(self.read_timeout)
-        return connection
-
-    def _wrap_tls(self, sock: socket.socket, host: str) -> socket.socket:
-        context = self.ssl_context or ssl.create_default_context()
-        try:
-            return context.wrap_socket(sock, server_hostname=host)
-        except (OSError, ssl.SSLError) as error:
-            sock.close()
-            raise UpstreamError(f"TLS with {host} failed ({error.__class__.__name__}).") from None
-
-    def release(self, connection: UpstreamConnection) -> None:
-        """Return a connection after its exchange: kept if reusable and there is room."""
-        if connection.reusable:
-            connection.idle_since = time.monotonic()
-            self._lock.acquire()  # by hand, as in ``acquire``
-            try:
-                idle = self._idle.setdefault(connection.key, [])
-                kept = len(idle) < self.max_idle_per_origin
-                if kept:
-                    idle.append(connection)
-            finally:
-                self._lock.release()
-            if kept:
-                return
-        connection.close()
-
-    def _body(self, connection: UpstreamConnection, framing: Framing) -> Iterator[bytes]:
-        """The body still to come: spliceable when large, plain TCP and of known length."""
-        spliceable = (
-            SPLICE_AVAILABLE
-            and framing.kind is LENGTH
-            and framing.length >= MIN_SPLICE
-            and not isinstance(connection.sock, ssl.SSLSocket)
-            and (self.limits.max_body is None or framing.length <= self.limits.max_body)
-        )
-        if spliceable:
-            return SpliceableBody(connection, framing, self.release)
-        return connection.read_body(framing, self.release)
-
-    def close(self) -> None:
-        """Close every idle connection."""
-        with self._lock:
-            idle, self._idle = self._idle, {}
-        for connections in idle.values():
-            for connection in connections:
-                connection.close()
-
-    def exchange(
-        self,
-        host: str,
-        port: int,
-        request: Request,
-        body: Iterable[bytes] | None = None,
-        body_kind: BodyKind = NO_BODY,
-        *,
-        tls: bool = False,
-    ) -> UpstreamReply:
-        """Send ``request`` (head, then the body framed as ``body_kind``) and read the reply head.
-
-        A request without a body that fails on a reused connection before any response
-        byte is retried once on a new connection: the server may have closed it while idle.
-        """
-        started = time.monotonic()
-        head = serialize_request_head(request)
-        connection, reused = self.acquire(host, port, tls, replayable=body is None)
-        try:
-            response = self._send_and_read(connection, request, head, body, body_kind)
-        except (UpstreamError, ProtocolError) as error:
-            connection.close()
-            if not (reused and body is None and not isinstance(error, GatewayTimeout)):
-                raise
-            connection, reused = self._open((host, port, tls)), False
-            try:
-                response = self._send_and_read(connection, request, head, None, body_kind)
-            except BaseException:
-                connection.close()
-                raise
-        except BaseException:
-            connection.close()
-            raise
-        return self._reply(connection, request, response, reused, started)
-
-    def _send_and_read(
-        self,
-        connection: UpstreamConnection,
-        request: Request,
-        head: bytes,
-        body: Iterable[bytes] | None,
-        body_kind: BodyKind,
-    ) -> Response:
-        if body is None:
-            connection.send(head)
-        else:
-            connection.send(head)
-            write_body(connection.send, body, body_kind)
-        return connection.read_response(request.method, self.read_timeout)
-
-    def _reply(
-        self,
-        connection: UpstreamConnection,
-        request: Request,
-        response: Response,
-        reused: bool,
-        started: float,
-    ) -> UpstreamReply:
-        connection.exchanges += 1
-        framing = response_framing(response, request.method)
-        connection.reusable = (
-            response.keep_alive and request.keep_alive and framing.kind is not UNTIL_CLOSE
-        )
-        whole = connection.take_whole_body(framing)
-        if whole is None:
-            body = self._body(connection, framing)
-        else:
-            self.release(connection)
-            body = iter((whole,) if whole else ())
-        now = time.monotonic()
-        return UpstreamReply(response, body, connection, reused, started, now, whole is not None)
-
-
-def relay(
-    client: socket.socket, upstream: socket.socket, idle_timeout: float = 300.0, first: bytes = b""
-) -> tuple[int, int]:
-    """Copy bytes both ways until both directions are finished; returns (up, down) counts.
-
-    ``first`` holds bytes the client sent before the tunnel existed (they go upstream
-    first). When one side half-closes, the other side's sending half is shut too, and the
-    remaining direction continues: TLS close_notify and "request, then shutdown(WR)"
-    clients both work. ``idle_timeout`` ends a tunnel where nothing moves at all.
-    """
-    counts = {client: 0, upstream: 0}
-    if first:
-        upstream.sendall(first)
-        counts[client] += len(first)
-    peers = {client: upstream, upstream: client}
-    # One reusable buffer per direction: no allocation per read, and big reads mean few
-    # system calls per megabyte (a tunnel carries bulk data: downloads, uploads).
-    buffers = {client: bytearray(TUNNEL_BUFFER), upstream: bytearray(TUNNEL_BUFFER)}
-    open_readers = [client, upstream]
-    for sock in open_readers:
-        sock.setblocking(True)
-    while open_readers:
-        readable, _, _ = select.select(open_readers, [], [], idle_timeout)
-        if not readable:
-            break
-        for sock in readable:
-            if not _pump(sock, peers[sock], buffers[sock], counts):
-                open_readers.remove(sock)
-    return counts[client], counts[upstream]
-
-
-def _pump(
-    source: socket.socket,
-    target: socket.socket,
-    buffer: bytearray,
-    counts: dict[socket.socket, int],
-) -> bool:
-    """Move one read's worth from source to target; False when source is finished."""
-    try:
-        size = source.recv_into(buffer)
-    except OSError:
-        size = 0
-    if size:
-        with contextlib.suppress(OSError):
-            target.sendall(memoryview(buffer)[:size])
-            counts[source] += size
-            return True
-    with contextlib.suppress(OSError):
-        target.shutdown(socket.SHUT_WR)  # pass the half-close on
-    return False

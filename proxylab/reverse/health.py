@@ -8,6 +8,8 @@ classic ways to find out, and real proxies use both:
   refused, timeout, broken response), it is taken out for ``fail_timeout`` seconds, then
   simply tried again. Free, but only learns from a request that already failed (and was,
   with luck, retried elsewhere). ``PassiveHealth`` is that rule as a pure state object.
+  As in nginx, passive marks never leave a group empty: a lone backend is never taken
+  out for one failure, and when all have failed, all are tried.
 - **Active** checks ask. HAProxy's rule (``check inter 2s rise 2 fall 3``): every
   ``interval`` seconds send ``GET path`` to each backend; a 2xx or 3xx answer is a
   success. After ``fall`` failures in a row an UP backend goes DOWN; after ``rise``
@@ -244,12 +246,22 @@ class HealthChecker:
             return list(backends)  # the common case: everyone is fine
         with self._lock:
             released = self._passive.release_expired() if self._passive.any_out else []
-            alive = [b for b in backends if b not in self._down and not self._passive.is_out(b)]
+            alive = self._passively_alive([b for b in backends if b not in self._down])
             chosen = self._ramp_filter(alive) if self._ramp else alive
             self._settle()
         for backend in released:
             self._announce(backend, HealthState.UP, "passive", "fail_timeout elapsed")
         return chosen
+
+    def _passively_alive(self, candidates: list[Backend]) -> list[Backend]:
+        """``candidates`` without those passive checks took out, unless that leaves none.
+
+        nginx's rule: a group with a single server never loses it to ``max_fails``, and
+        when every server has failed, all are tried again. A dropped connection then
+        costs one 502, not ``fail_timeout`` seconds of "no healthy backend" for everyone.
+        """
+        kept = [b for b in candidates if not self._passive.is_out(b)]
+        return kept or candidates
 
     def _ramp_filter(self, alive: list[Backend]) -> list[Backend]:
         now = self.clock()

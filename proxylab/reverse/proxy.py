@@ -72,9 +72,9 @@ from proxylab.http.relaying import (
 )
 from proxylab.metrics import Event, EventLog
 from proxylab.net.connection import ClientConnection
+from proxylab.net.pool import ConnectionPool, UpstreamReply
 from proxylab.net.relay import rejected_event, relay_response
 from proxylab.net.server import Server, answer_error
-from proxylab.net.upstream import ConnectionPool, UpstreamReply
 from proxylab.reverse.balancers import Backend, Balancer
 from proxylab.reverse.health import HealthChecker, HealthState
 from proxylab.reverse.routes import ReverseSettings, Route, RouteTable, Site
@@ -115,6 +115,7 @@ class ReverseProxy:
             max_idle_per_origin=s.keepalive,
             connect_timeout=s.timeouts.connect,
             read_timeout=s.timeouts.upstream_read,
+            idle_timeout=s.timeouts.upstream_idle,
             source_address=s.source_address,
         )
         self.stats_table = StatsTable(self.backends)
@@ -338,6 +339,9 @@ class ReverseProxy:
         broken = False
         try:
             relay_response(x.conn, x.request, reply.response, headers, reply.body, reply.abandon)
+            if reply.connection.discard_reason:
+                dropped = f"backend connection closed: {reply.connection.discard_reason}"
+                x.note = f"{x.note}; {dropped}" if x.note else dropped
         except ProxyLabError:  # the backend broke mid-body (a client hang-up is an OSError)
             broken, x.note = True, "backend broke mid-body"
             raise
