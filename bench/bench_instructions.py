@@ -57,6 +57,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from proxylab.cache import HttpCache
 from proxylab.forward import ForwardProxy, ForwardSettings
@@ -139,15 +140,28 @@ def client_connection(timeouts: Timeouts) -> tuple[ClientConnection, socket.sock
     return ClientConnection(proxy_end, CLIENT_ADDRESS, Limits(), timeouts), client_end
 
 
-def pooled_origin(pool: ConnectionPool) -> socket.socket:
-    """Put one idle keep-alive connection to ``UPSTREAM`` in ``pool``; return its far end.
+class OriginSocket(socket.socket):
+    """The proxy's end of the upstream socketpair: when the proxy sends a request on it,
+    the pretend origin's answer is written back at once, as a real origin would answer.
 
-    The pool reuses a connection idle for less than a second without checking it (see
-    ``ConnectionPool.acquire``); a request takes milliseconds even under valgrind, so the
-    check, which would find the origin's answer already waiting and drop the connection,
-    never runs.
+    So the pool finds the connection quiet (nothing to read) whenever it checks it before
+    reuse, and the proxy's read finds the answer waiting: no thread plays the origin.
     """
-    proxy_end, origin_end = socket.socketpair()
+
+    answer = b""
+    origin_end: socket.socket
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        super().sendall(data, flags)
+        if self.answer:
+            self.origin_end.sendall(self.answer)
+
+
+def pooled_origin(pool: ConnectionPool, answer: bytes) -> socket.socket:
+    """Put one idle keep-alive connection to ``UPSTREAM`` in ``pool``; return its far end."""
+    pair_end, origin_end = socket.socketpair()
+    proxy_end = OriginSocket(pair_end.family, pair_end.type, pair_end.proto, pair_end.detach())
+    proxy_end.answer, proxy_end.origin_end = answer, origin_end
     origin_end.settimeout(TEST_SIDE_TIMEOUT)
     connection = UpstreamConnection(proxy_end, (*UPSTREAM, False), pool.limits)
     connection.use_timeout(pool.read_timeout)  # as the pool does for a connection it opens
@@ -160,7 +174,7 @@ def forward_rig(cache: HttpCache | None) -> Rig:
     settings = ForwardSettings(resolve={"origin.test": UPSTREAM})
     proxy = ForwardProxy(settings, cache=cache, events=EventLog(EVENTS_KEPT))
     conn, client = client_connection(settings.timeouts)
-    origin = pooled_origin(proxy.pool)
+    origin = pooled_origin(proxy.pool, ORIGIN_RESPONSE)
     if cache is None:
         return Rig(proxy, conn, client, origin, FORWARD_REQUEST, b"200 OK")
     return Rig(proxy, conn, client, origin, FORWARD_REQUEST, b"X-Cache: HIT", False)
@@ -171,7 +185,8 @@ def reverse_rig() -> Rig:
     backends = [Backend(*UPSTREAM)]
     proxy = ReverseProxy(backends=backends, settings=settings, events=EventLog(EVENTS_KEPT))
     conn, client = client_connection(settings.timeouts)
-    return Rig(proxy, conn, client, pooled_origin(proxy.pool), REVERSE_REQUEST, b"200 OK")
+    origin = pooled_origin(proxy.pool, ORIGIN_RESPONSE)
+    return Rig(proxy, conn, client, origin, REVERSE_REQUEST, b"200 OK")
 
 
 def make_rig(path: str) -> Rig:
@@ -216,8 +231,6 @@ def _recv_more(sock: socket.socket) -> bytes:
 
 def exchange(rig: Rig, origin_answers: bool, expect: bytes) -> None:
     """One request from the client, through the handler, (maybe) to the origin and back."""
-    if origin_answers:
-        rig.origin.sendall(ORIGIN_RESPONSE)  # waits in the socket until the proxy reads it
     rig.client.sendall(rig.request)
     serve_one(rig.conn, rig.handler)
     if origin_answers and not rig.origin.recv(RECV_SIZE):  # the request the origin got
