@@ -129,10 +129,12 @@ def field_pairs(lines: list[str]) -> Headers:
     already checked that each name is a token right before the colon.
     """
     items: list[tuple[str, str]] = []
+    lowered: list[str] = []
     for line in lines[1:]:
         name, _, value = line.partition(":")
         items.append((name, value.strip(" \t")))
-    return Headers(items)
+        lowered.append(name.lower())
+    return Headers(items, lowered)
 
 
 def _diagnose(text: bytes) -> ProtocolError:

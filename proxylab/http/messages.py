@@ -129,9 +129,15 @@ class Headers:
 
     __slots__ = ("_items", "_keys")
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self, items: Iterable[tuple[str, str]] = (), lowered: list[str] | None = None
+    ) -> None:
+        """``lowered``: the names already in lower case, one per item, when the caller has
+        them (the parser and the hop-by-hop filter look at every name anyway)."""
         self._items: list[tuple[str, str]] = list(items)
-        self._keys: list[str] = [name.lower() for name, _ in self._items]
+        self._keys: list[str] = (
+            [name.lower() for name, _ in self._items] if lowered is None else lowered
+        )
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)

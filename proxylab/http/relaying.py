@@ -68,15 +68,17 @@ def strip_hop_by_hop(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Hea
     if drop.isdisjoint(headers.names()):
         return headers.copy()  # nothing to strip: a copy made in C, without the loop
     items: list[tuple[str, str]] = []
+    lowered: list[str] = []
     listed: list[str] = []
     for lower, item in headers.keyed():
         if lower not in drop:
             items.append(item)
+            lowered.append(lower)
         elif lower == "connection" and item[1].lower() != "keep-alive":  # lists nothing new
             listed.extend(item[1].split(","))
         elif lower == "transfer-encoding":
             listed.append("content-length")
-    kept = Headers(items)
+    kept = Headers(items, lowered)
     if listed:
         kept.remove_all(name for token in listed if (name := token.strip()).lower() not in drop)
     return kept
