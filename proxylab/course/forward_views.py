@@ -369,14 +369,15 @@ class HexDump:
     data: bytes
     title: str = ""
     limit: int = 256
+    start: int = 0
 
     def lines(self) -> list[str]:
-        """One line per 16 bytes, up to ``limit`` bytes."""
+        """One line per 16 bytes, up to ``limit`` bytes; offsets count from ``start``."""
         out = []
         for offset in range(0, min(len(self.data), self.limit), 16):
             row = self.data[offset : offset + 16]
             text = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
-            out.append(f"{offset:04x}  {row.hex(' '):<47}  {text}")
+            out.append(f"{self.start + offset:04x}  {row.hex(' '):<47}  {text}")
         if len(self.data) > self.limit:
             out.append(f"... ({len(self.data) - self.limit} more bytes)")
         return out
@@ -391,9 +392,12 @@ class HexDump:
     __repr__ = __str__
 
 
-def hexdump(data: bytes, title: str = "", limit: int = 256) -> HexDump:
-    """A ``HexDump`` of the first ``limit`` bytes of ``data``."""
-    return HexDump(bytes(data), title, limit)
+def hexdump(data: bytes, title: str = "", limit: int = 256, start: int = 0) -> HexDump:
+    """A ``HexDump`` of the first ``limit`` bytes of ``data``.
+
+    ``start`` is where ``data`` began in a longer stream (a slice), so offsets stay true.
+    """
+    return HexDump(bytes(data), title, limit, start)
 
 
 def bar_chart(
@@ -458,4 +462,7 @@ def _draw_bars(
             left = [a + b for a, b in zip(left, numbers, strict=True)]
     top = max([*left, *(float(v) for row in values.values() for v in row.values()), 1.0])
     axes.set_xlim(0, top * 1.12)
+    for position, category in zip(positions, categories, strict=True):
+        if not any(values[category].values()):  # an empty row says so, rather than nothing
+            axes.text(top * 0.01, position, "none", va="center", fontsize=11, style="italic")
     axes.set_yticks(positions, categories)
