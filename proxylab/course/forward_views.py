@@ -39,12 +39,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from proxylab.errors import ConfigError
 from proxylab.http.framing import BodyDecoder, response_framing
 from proxylab.http.messages import Response
 from proxylab.http.wire import HeadParser
-from proxylab.lab.lab import Lab
+from proxylab.lab.lab import ForwardRun, Lab, wait_until
 from proxylab.lab.sites import Site
 from proxylab.net.server import Server
 
@@ -56,6 +57,7 @@ __all__ = [
     "RawConnection",
     "SecureSite",
     "Wiretap",
+    "ask",
     "HexDump",
     "bar_chart",
     "hexdump",
@@ -140,6 +142,27 @@ def raw_exchange(
     """Send ``data`` on a new connection to ``address`` and return one response's bytes."""
     with RawConnection(address, source=source, timeout=timeout) as conn:
         return conn.exchange(data)
+
+
+def ask(
+    lab: Lab, friend: ForwardRun, target: str, *, source: str | None = None, method: str = "GET"
+) -> dict[str, Any]:
+    """Send one request through ``friend`` from ``source`` and say what the friend decided.
+
+    ``target`` is a URL (``http://social.test/``) or, for ``CONNECT``, ``host:port``.
+    Returns the request, the status you got, and the friend's own record of its
+    decision and rule (waiting, bounded, for the record: it is written after the reply).
+    """
+    before = len(lab.events.snapshot("forward"))
+    host = target if method == "CONNECT" else urlsplit(target).netloc
+    request = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    reply = raw_exchange(friend.server.address, request, source=source or lab.addresses.you)
+    if not wait_until(lambda: len(lab.events.snapshot("forward")) > before):
+        raise ConfigError("The friend wrote no record of the request (is it another lab's?).")
+    event = lab.events.snapshot("forward")[-1]
+    status = int(reply.split(b" ", 2)[1])
+    return {"request": f"{method} {target}", "status": status, "decision": event.decision,
+            "rule": event.rule or "-"}  # fmt: skip
 
 
 def split_message(raw: bytes) -> tuple[bytes, bytes]:
@@ -304,12 +327,14 @@ class SecureSite:
 
     The lab's own sites speak plain HTTP; this one lets a lesson send HTTPS through the
     friend's CONNECT tunnel: ``lab.client(via_proxy=friend).get("https://bank.test/whoami")``.
+    ``pages_of`` serves the pages of another demo site (``"video.test"``) under this name.
     The name is added to ``lab.resolver`` until ``close()``.
     """
 
-    def __init__(self, lab: Lab, name: str = "bank.test") -> None:
+    def __init__(self, lab: Lab, name: str = "bank.test", *, pages_of: str | None = None) -> None:
         self.lab, self.name = lab, name
-        self.site = Site(name, events=lab.events)  # the handler; its pages and instruments
+        # the handler, with its pages and instruments (a Site is a request handler)
+        self.site = Site(pages_of or name, events=lab.events)
         host = lab.addresses.site(len(lab.sites))
         context = lab.certificates.server_context(name)
         self.server = Server(self.site, (host, 0), ssl_context=context, name=f"site-{name}")
