@@ -9,12 +9,14 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
+from proxylab.course.bar_charts import bar_chart
+from proxylab.course.checks import check
 from proxylab.course.forward_views import (
     FakeClock,
     RawConnection,
     SecureSite,
     Wiretap,
-    bar_chart,
+    ask,
     hexdump,
     raw_exchange,
     split_message,
@@ -140,3 +142,34 @@ def test_bar_chart_has_whole_ticks_and_a_legend_clear_of_the_bars(stacked: bool)
     assert legend.y1 < axes.get_window_extent(renderer).y0  # under the axes: covers no bar
     texts = [t.get_text() for t in figure.texts]
     assert texts == ["Title", "what to see"]
+
+
+def test_ask_reports_the_friends_decision_for_urls_and_connect(lab: Lab) -> None:
+    friend = lab.forward_proxy(rules=[HostRule("social.test")])
+    assert ask(lab, friend, "http://news.test/") == {
+        "request": "GET http://news.test/", "status": 200, "decision": "allowed", "rule": "-",
+    }  # fmt: skip
+    refused = ask(lab, friend, "social.test:443", method="CONNECT", source=lab.addresses.you)
+    assert (refused["status"], refused["decision"], refused["rule"]) == (
+        403,
+        "blocked",
+        "social.test",
+    )
+
+
+def test_hints_never_contain_the_answer() -> None:
+    from proxylab.course.questions.q01_the_friend import QUESTIONS as Q01
+    from proxylab.course.questions.q02_privacy import QUESTIONS as Q02
+    from proxylab.course.questions.q03_filtering import QUESTIONS as Q03
+
+    answers: dict[str, tuple[object, str]] = {  # the right answer, and what would give it away
+        "01.origin_form": ("GET /article/2?lang=en HTTP/1.1", "/article/2?lang=en"),
+        "02.reveals_you": (["transparent"], "transparent"),
+        "02.looks_direct": ("elite", "elite"),
+        "03.first_match": ("blocked", "blocked"),
+        "03.lunch": ("allowed", "allowed"),
+    }
+    hints = {question.id: question.hint.lower() for question in (*Q01, *Q02, *Q03)}
+    assert len(hints) == 12
+    for question_id, (answer, giveaway) in answers.items():
+        assert check(question_id, answer) and giveaway not in hints[question_id]
