@@ -8,7 +8,8 @@ report what they *parsed*, not the bytes that arrived. These instruments show th
   request's bytes yourself (``GET http://news.test/ HTTP/1.1`` ...) and get back exactly
   the bytes of one response, read with the library's own wire layer (``HeadParser`` and
   ``BodyDecoder``) so it knows where a response ends without waiting for a close. It can
-  start TLS in the middle (after a CONNECT), like a browser does.
+  start TLS in the middle (after a CONNECT), like a browser does. ``ask`` sends one
+  request that way and returns the status with the friend's own record of its decision.
 - ``Wiretap``: a recorder spliced into the line between the friend and one lab site. It
   relays bytes both ways unchanged, dialling from the address the call came from (so the
   site still sees the friend), and keeps a copy: what the restaurant heard, what it said,
