@@ -173,3 +173,11 @@ def test_hints_never_contain_the_answer() -> None:
     assert len(hints) == 12
     for question_id, (answer, giveaway) in answers.items():
         assert check(question_id, answer) and giveaway not in hints[question_id]
+
+
+def test_the_wiretap_hangs_up_when_the_site_is_gone(lab: Lab) -> None:
+    friend = lab.forward_proxy()
+    with Wiretap(lab, "news.test") as tap:
+        lab.site("news.test").stop()
+        assert raw_exchange(friend.server.address, GET).startswith(b"HTTP/1.1 502 ")
+        assert tap.connections == 0

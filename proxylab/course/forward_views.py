@@ -240,9 +240,13 @@ class Wiretap:
         while not self._closed.is_set():
             try:
                 caller, (peer, _) = self._listener.accept()
+            except OSError:
+                return  # the listener was closed: stop accepting
+            try:
                 callee = socket.create_connection(self._target, 5.0, (peer, 0))
             except OSError:
-                return  # the listener was closed (or the site is gone): stop accepting
+                caller.close()  # the site is gone: hang up, as the site itself would
+                continue
             line = _Line(caller, callee)
             line.thread = threading.Thread(target=self._relay, args=(line,), daemon=True)
             with self._lock:
