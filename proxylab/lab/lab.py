@@ -294,6 +294,7 @@ class Lab:
         allow: Sequence[str] = (),
         rules: Sequence[Rule] | None = None,
         default: Literal["allow", "deny"] = "allow",
+        filters: FilterPolicy | None = None,
         scrub: Sequence[str] = (),
         cache_size: int = 0,
         max_object_size: int = 1024 * 1024,
@@ -303,12 +304,16 @@ class Lab:
         """Start a forward proxy (the friend) that knows the lab's names; the lab stops it.
 
         ``block``/``allow`` are command-line patterns (``*.social.test``); ``rules`` with
-        ``default`` ("allow" or "deny") build the filter from ``Rule`` objects instead.
+        ``default`` ("allow" or "deny") build the filter from ``Rule`` objects instead;
+        ``filters`` gives a whole ``FilterPolicy`` (e.g. with a fake clock for time windows).
         ``cache_size`` in bytes, 0 for no cache. ``timeout`` bounds connecting to and
         waiting for an origin (the 504 of a black hole comes after it).
         """
         self._require_running()
-        if rules is not None:
+        if filters is not None:
+            if rules is not None or block or allow:
+                raise ConfigError("Give filters=FilterPolicy(...) or rules/block/allow, not both.")
+        elif rules is not None:
             filters = FilterPolicy(tuple(rules), default)
         else:
             filters = FilterPolicy.from_patterns(block=list(block), allow=list(allow))
