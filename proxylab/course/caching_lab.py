@@ -40,6 +40,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import httpx
+
 from proxylab.cache.validators import format_http_date
 from proxylab.errors import ConfigError
 from proxylab.http.messages import Headers, Request, Response, reason_phrase
@@ -51,10 +53,12 @@ if TYPE_CHECKING:
     from proxylab.lab.lab import Lab
 
 __all__ = [
+    "CACHE_FIELDS",
     "FakeClock",
     "HeaderOrigin",
     "Page",
     "lru_hit_ratio",
+    "reply_row",
     "zipf_workload",
 ]
 
@@ -129,6 +133,7 @@ class HeaderOrigin:
     ) -> None:
         self._pages: dict[str, Page] = {}
         self._counts: Counter[str] = Counter()
+        self._received: list[Request] = []
         self._lock = threading.Lock()
         self._clock = clock
         self._server = Server(self, address, name="header-origin").start()
@@ -162,6 +167,11 @@ class HeaderOrigin:
             self._pages[path] = page
         return path
 
+    def received(self, path: str | None = None) -> list[Request]:
+        """The request heads that reached this origin (for one path), oldest first."""
+        with self._lock:
+            return [r for r in self._received if path is None or _path(r) == path]
+
     def count(self, path: str | None = None) -> int:
         """Requests that reached this origin, for one path or in total."""
         with self._lock:
@@ -172,9 +182,10 @@ class HeaderOrigin:
         """Answer one request (the ``Handler`` protocol of ``server``)."""
         for _ in conn.read_body(request):
             pass
-        path = urlsplit(request.target).path or "/"
+        path = _path(request)
         with self._lock:
             self._counts[path] += 1
+            self._received.append(request)
             page = self._pages.get(path)
         now = int(self._clock())
         status, fields, body = self._answer(path, page, request, now)
@@ -223,6 +234,26 @@ class HeaderOrigin:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _path(request: Request) -> str:
+    return urlsplit(request.target).path or "/"
+
+
+#: The reply fields that tell what a cache did, in the order a lesson's table shows them.
+CACHE_FIELDS = ("X-Cache", "Age", "Cache-Status")
+
+
+def reply_row(response: httpx.Response, **first: object) -> dict[str, object]:
+    """One table row about a reply: ``first`` columns, the status, then ``CACHE_FIELDS``.
+
+    A field the reply lacks shows as ``-`` (a miss has no ``Age``: it is brand new).
+    """
+    row: dict[str, object] = dict(first)
+    row["status"] = response.status_code
+    for name in CACHE_FIELDS:
+        row[name] = response.headers.get(name, "-")
+    return row
 
 
 # -- a realistic request stream ------------------------------------------------------------

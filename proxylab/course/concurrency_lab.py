@@ -52,11 +52,13 @@ class Shot:
     """One client of a burst: seconds from the common start to its answer, and the status.
 
     ``status`` is 0 when no answer came (``error`` says why: a timeout, a refused connection).
+    ``cache_status`` is the reply's ``Cache-Status`` field, if any (what a cache did).
     """
 
     latency: float
     status: int
     error: str = ""
+    cache_status: str = ""
 
 
 def burst(
@@ -124,16 +126,18 @@ def _one(client: httpx.Client, url: str, began: float) -> Shot:
         response = client.get(url, headers={"Connection": "close"})
     except httpx.HTTPError as error:
         return Shot(time.monotonic() - began, 0, type(error).__name__)
-    return Shot(time.monotonic() - began, response.status_code)
+    cache_status = response.headers.get("cache-status", "")
+    return Shot(time.monotonic() - began, response.status_code, cache_status=cache_status)
 
 
 class SlowClient:
     """A slowloris probe: a request head sent one byte every ``interval`` seconds, never ended.
 
     ``SlowClient(proxy_address)`` connects and starts trickling in a background thread.
-    ``cut_off`` is set when the server ended the connection; then ``elapsed`` says after how
-    many seconds, ``sent`` how many bytes went out and ``answer`` what came back (its first
-    line: ``status_line``). ``close()`` stops it early; use it as a context manager.
+    ``cut_off`` is set when the server ended the connection; then ``elapsed`` says how many
+    seconds after ``started`` (a ``time.monotonic()`` reading) that was, ``sent`` how many
+    bytes went out and ``answer`` what came back (its first line: ``status_line``).
+    ``close()`` stops it early; use it as a context manager.
     """
 
     def __init__(
@@ -157,7 +161,7 @@ class SlowClient:
         bind = (source, 0) if source else None
         self._sock = socket.create_connection(address, timeout=5.0, source_address=bind)
         self._head = f"GET {target} HTTP/1.1\r\nHost: {_host_of(target)}\r\nX-Slow: ".encode()
-        self._started = time.monotonic()
+        self.started = time.monotonic()  # when it connected (time.monotonic)
         self._thread = threading.Thread(target=self._trickle, name="slowloris", daemon=True)
         self._thread.start()
 
@@ -177,7 +181,7 @@ class SlowClient:
         except OSError:
             pass  # the server reset the connection: that is being cut off too
         finally:
-            self.elapsed = time.monotonic() - self._started
+            self.elapsed = time.monotonic() - self.started
             self._sock.close()  # hang up too, as a browser would, so the server need not linger
             self.cut_off.set()
 
@@ -189,7 +193,7 @@ class SlowClient:
             yield b"a"
 
     def _send(self, byte: bytes) -> None:
-        if self._stop.is_set() or time.monotonic() - self._started > self._give_up:
+        if self._stop.is_set() or time.monotonic() - self.started > self._give_up:
             raise OSError("the probe was stopped")
         self._sock.sendall(byte)
         self.sent += 1
