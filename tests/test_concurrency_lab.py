@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from proxylab.course.concurrency_lab import (
+    HandlerMeter,
     SlowClient,
     burst,
     measure,
@@ -100,3 +101,18 @@ def test_measure_counts_cpu_for_work_and_not_for_waiting() -> None:
     with measure() as idle:
         wait_until(lambda: False, timeout=0.2, every=0.05)
     assert idle.wall >= 0.2 and idle.cpu < idle.wall
+
+
+def test_the_handler_meter_counts_every_request_and_the_cpu_of_the_friends_threads(
+    lab: Lab,
+) -> None:
+    friend = lab.forward_proxy()
+    meter = HandlerMeter.on(friend.server)
+    you = lab.client(via_proxy=friend)
+    for _ in range(20):
+        assert you.get("http://news.test/whoami").status_code == 200
+    assert meter.requests == 20 and meter.cpu > 0
+    assert meter.per_request == meter.cpu / 20
+    meter.reset()
+    assert meter.requests == 0 and meter.per_request == 0.0
+    assert friend.server.handler is meter and meter.handler is friend.proxy

@@ -16,6 +16,9 @@ measurements answer it, and each needs a small tool that the load generator does
   process) around a block of code. CPU seconds per wall second is how many cores the block
   kept busy: a Python process whose threads run Python code rarely gets past one (the GIL),
   however many threads it has.
+- ``HandlerMeter``: the CPU time (``time.thread_time``) a server's threads spend inside its
+  handler, per request: the proxy's own work, apart from the clients and sites that share
+  the notebook's process. Waiting for an origin costs no CPU, so it is not counted.
 
 Left out on purpose: several processes (Squid's ``workers``), async I/O, HTTPS probes.
 
@@ -35,8 +38,12 @@ from types import TracebackType
 import httpx
 
 from proxylab.errors import ConfigError
+from proxylab.http.messages import Request
+from proxylab.net.connection import ClientConnection
+from proxylab.net.server import Handler, Server
 
 __all__ = [
+    "HandlerMeter",
     "Measurement",
     "Shot",
     "SlowClient",
@@ -256,3 +263,47 @@ def measure() -> Iterator[Measurement]:
     finally:
         result.wall = time.perf_counter() - wall
         result.cpu = time.process_time() - cpu
+
+
+class HandlerMeter:
+    """Adds up the CPU time a server's threads spend in its handler (``time.thread_time``).
+
+    ``HandlerMeter.on(server)`` wraps the handler of a running server: the server looks its
+    handler up for every request, so the next requests go through the meter. ``requests``
+    and ``cpu`` are running totals; ``per_request`` their ratio. Reading the request head
+    happens before the handler is called, so that small part of the work is not counted.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests = 0
+        self.cpu = 0.0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def on(cls, server: Server) -> HandlerMeter:
+        """Meter ``server`` from its next request on; returns the meter."""
+        meter = cls(server.handler)
+        server.handler = meter
+        return meter
+
+    def __call__(self, conn: ClientConnection, request: Request) -> None:
+        began = time.thread_time()  # this thread's CPU only: other threads do not count
+        try:
+            self.handler(conn, request)
+        finally:
+            spent = time.thread_time() - began
+            with self._lock:
+                self.requests += 1
+                self.cpu += spent
+
+    @property
+    def per_request(self) -> float:
+        """CPU seconds per request so far (0 before the first)."""
+        with self._lock:
+            return self.cpu / self.requests if self.requests else 0.0
+
+    def reset(self) -> None:
+        """Start counting again from zero."""
+        with self._lock:
+            self.requests, self.cpu = 0, 0.0
