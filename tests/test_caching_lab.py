@@ -13,7 +13,7 @@ from proxylab.course.caching_lab import FakeClock, HeaderOrigin, lru_hit_ratio, 
 from proxylab.course.concurrency_lab import burst
 from proxylab.errors import ConfigError
 from proxylab.http.messages import Headers
-from proxylab.lab.lab import Lab
+from proxylab.lab.lab import Lab, wait_until
 
 
 @pytest.fixture
@@ -105,10 +105,13 @@ def test_vary_keeps_one_variant_per_language(lab: Lab, shop: HeaderOrigin) -> No
     shop.page("/v", cache_control="max-age=60", vary="Accept-Language")
     friend = lab.forward_proxy(cache_size=2**20)
     you = lab.client(via_proxy=friend)
-    seen = [
-        you.get("http://shop.test/v", headers={"Accept-Language": lang})
-        for lang in ("en", "fr", "en")
-    ]
+    cache = friend.cache
+    assert cache is not None
+    seen = []
+    for lang, variants in (("en", 1), ("fr", 2), ("en", 2)):
+        seen.append(you.get("http://shop.test/v", headers={"Accept-Language": lang}))
+        # a copy is kept just after its body went out: wait, so the next lookup finds it
+        assert wait_until(lambda n=variants: cache.stats().stored_objects == n)  # type: ignore[misc]
     assert [r.headers["x-cache"] for r in seen] == ["MISS", "MISS", "HIT"]
     assert cache_status(seen[1].headers)["fwd"] == "vary-miss"
     assert "fr" in seen[1].text and "en" in seen[2].text
@@ -155,8 +158,11 @@ def test_the_real_cache_matches_the_lru_model_request_for_request(lab: Lab) -> N
 
     probe = lab.forward_proxy(cache_size=2**20)
     lab.client(via_proxy=probe).get(url(0))
-    assert probe.cache is not None
-    entry_size = probe.cache.stats().stored_bytes  # every object costs the same here
+    cache = probe.cache
+    assert cache is not None
+    # the copy is stored just after the body went out: wait for it
+    assert wait_until(lambda: cache.stats().stored_objects == 1)
+    entry_size = cache.stats().stored_bytes  # every object costs the same here
     for capacity in (4, 12):
         friend = lab.forward_proxy(cache_size=capacity * entry_size)
         you = lab.client(via_proxy=friend)

@@ -39,7 +39,8 @@ QUESTIONS = (
     Question(
         "04.herd",
         _pair((1, 50)),
-        "Look at the origin's counters in the thundering-herd chart: which bar stays "
-        "the same when you add users, and which grows with them?",
+        "With collapsing, the first miss leads and the crowd waits for it; without, every "
+        "user of the crowd misses on its own. Compare the first two bars of the herd chart "
+        "and scale to this crowd.",
     ),
 )
