@@ -42,7 +42,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
@@ -299,17 +299,25 @@ class Lab:
         cache_size: int = 0,
         max_object_size: int = 1024 * 1024,
         cache_clock: Callable[[], float] | None = None,
+        cache: HttpCache | None = None,
         timeout: float = 5.0,
+        max_connections: int = 1024,
+        head_timeout: float | None = None,
     ) -> ForwardRun:
         """Start a forward proxy (the friend) that knows the lab's names; the lab stops it.
 
         ``block``/``allow`` are command-line patterns (``*.social.test``); ``rules`` with
         ``default`` ("allow" or "deny") build the filter from ``Rule`` objects instead;
         ``filters`` gives a whole ``FilterPolicy`` (e.g. with a fake clock for time windows).
-        ``cache_size`` in bytes, 0 for no cache. ``timeout`` bounds connecting to and
-        waiting for an origin (the 504 of a black hole comes after it).
+        ``cache_size`` in bytes, 0 for no cache; or ``cache``, an ``HttpCache`` built by
+        hand (to change one of its knobs). ``timeout`` bounds connecting to and waiting for
+        an origin (the 504 of a black hole comes after it). ``max_connections`` bounds the
+        clients served at once (1: one at a time); ``head_timeout`` is the deadline for a
+        client's whole request head (``Timeouts.head``, 408 after it).
         """
         self._require_running()
+        if cache is not None and cache_size > 0:
+            raise ConfigError("Give either cache_size= or cache=HttpCache(...), not both.")
         if filters is not None:
             if rules is not None or block or allow:
                 raise ConfigError("Give filters=FilterPolicy(...) or rules/block/allow, not both.")
@@ -322,14 +330,14 @@ class Lab:
             filters=filters,
             resolve=self.resolver,
             source_address=(self.addresses.proxy, 0),
-            timeouts=Timeouts(connect=timeout, upstream_read=timeout),
+            timeouts=_forward_timeouts(timeout, head_timeout),
         )
-        cache = None
         if cache_size > 0:
             clock = time.time if cache_clock is None else cache_clock
             cache = HttpCache(cache_size, max_object_size, clock=clock)
         proxy = ForwardProxy(settings, cache=cache, events=self.events)
-        run = ForwardRun(proxy.serve((self.addresses.proxy, 0)).start(), proxy)
+        server = proxy.serve((self.addresses.proxy, 0), max_connections=max_connections)
+        run = ForwardRun(server.start(), proxy)
         self._forwards.append(run)
         return run
 
@@ -425,6 +433,12 @@ class Lab:
         return (
             f"Lab({self._state}, {len(self.sites)} sites, {len(self._kitchens)} kitchens, {where})"
         )
+
+
+def _forward_timeouts(timeout: float, head_timeout: float | None) -> Timeouts:
+    """The friend's deadlines: ``timeout`` towards origins, ``head_timeout`` for clients' heads."""
+    timeouts = Timeouts(connect=timeout, upstream_read=timeout)
+    return timeouts if head_timeout is None else replace(timeouts, head=head_timeout)
 
 
 def _run_all(steps: Sequence[Any]) -> None:
