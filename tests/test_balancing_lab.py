@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import matplotlib
 import pytest
 
 from proxylab.course.balancing_lab import (
+    Swappable,
     bar_chart,
     kitchen_counts,
     line_chart,
@@ -24,7 +25,15 @@ from proxylab.http.messages import Request
 from proxylab.lab import Fixed, Lab
 from proxylab.lab.simulate import SimBackend, simulate
 from proxylab.metrics import Event
-from proxylab.reverse.balancers import Backend, ConsistentHash, IpHash, SmoothWeightedRoundRobin
+from proxylab.reverse.balancers import (
+    Backend,
+    Balancer,
+    ConsistentHash,
+    IpHash,
+    LeastConnections,
+    RoundRobin,
+    SmoothWeightedRoundRobin,
+)
 
 matplotlib.use("Agg")
 
@@ -145,8 +154,40 @@ def test_timeline_chart_draws_whole_bins_only() -> None:
     assert list(line.get_xdata()) == [0.5, 1.5]
     assert list(line.get_ydata()) == [10.0, 10.0]
     assert axes.get_xlim() == (0.0, 2.0)
+    assert axes.get_ylim()[1] > 10.0  # room above the lines for the marks' labels
     assert any(text.get_text() == "slow" for text in axes.texts)
 
 
 def test_timeline_chart_of_nothing_is_still_a_chart() -> None:
     assert timeline_chart([], 1.0, "Empty").axes[0].get_title() == "Empty"
+
+
+# -- a balancer plugged into a running waiter ----------------------------------------------
+class _AlwaysLast(Balancer):
+    name = "always-last"
+
+    def choose(self, request: Request, backends: Sequence[Backend], client_ip: str = "") -> Backend:
+        return backends[-1]
+
+
+def test_swappable_changes_a_running_waiters_policy(lab: Lab) -> None:
+    kitchens = [lab.kitchen(name, Fixed(0.001)) for name in ("k-a", "k-b")]
+    seat = Swappable(RoundRobin())
+    waiter = lab.reverse_proxy(kitchens, seat)
+    client = lab.client()
+    before = [client.get(f"{waiter.url}/order").headers["x-kitchen"] for _ in range(4)]
+    assert before == ["k-a", "k-b", "k-a", "k-b"]
+    seat.plug(_AlwaysLast())
+    after = [client.get(f"{waiter.url}/order").headers["x-kitchen"] for _ in range(4)]
+    assert after == ["k-b"] * 4
+    assert isinstance(seat.current, _AlwaysLast)
+
+
+def test_swappable_passes_the_notifications_on() -> None:
+    pool = [Backend("10.0.0.1", 80, name="a"), Backend("10.0.0.2", 80, name="b")]
+    learner = LeastConnections()
+    seat = Swappable(learner)
+    seat.on_start(pool[0])
+    assert seat.choose(Request("GET", "/"), pool).name == "b"  # a is busy
+    seat.on_end(pool[0], 200, 0.01)
+    assert learner.in_flight.counts(pool) == [0, 0]

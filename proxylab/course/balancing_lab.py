@@ -24,6 +24,7 @@ Layer 5 (an edge): uses the lab (load, simulator, figures) and the balancers.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from proxylab.lab.kitchens import Kitchen
 
 __all__ = [
+    "Swappable",
     "bar_chart",
     "kitchen_counts",
     "line_chart",
@@ -116,6 +118,42 @@ def moved_share(
         for key in keys
     )
     return moved / len(keys) if keys else 0.0
+
+
+class Swappable(Balancer):
+    """A stand-in balancer that passes every call on to the one plugged in now.
+
+    A waiter keeps the balancer it was built with; give it a ``Swappable`` and you can
+    ``plug`` another policy into the *running* waiter, as a lesson does with the one a
+    student wrote. Plug while the waiter is idle: an order that started under the old
+    balancer would otherwise end under the new one, which never heard it start.
+    """
+
+    name = "swappable"
+
+    def __init__(self, balancer: Balancer) -> None:
+        self._current = balancer
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Balancer:
+        """The balancer that decides right now."""
+        with self._lock:
+            return self._current
+
+    def plug(self, balancer: Balancer) -> None:
+        """From the next order on, ``balancer`` decides."""
+        with self._lock:
+            self._current = balancer
+
+    def choose(self, request: Request, backends: Sequence[Backend], client_ip: str = "") -> Backend:
+        return self.current.choose(request, backends, client_ip)
+
+    def on_start(self, backend: Backend) -> None:
+        self.current.on_start(backend)
+
+    def on_end(self, backend: Backend, status: int, duration: float) -> None:
+        self.current.on_end(backend, status, duration)
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -306,13 +344,14 @@ def timeline_chart(
     for kitchen in sorted(counts):
         rate = [n / bin_seconds for n in counts[kitchen]]
         axes.plot(middles, rate, "-o", label=kitchen, linewidth=2, markersize=5)
+    highest = max(n for slices in counts.values() for n in slices) / bin_seconds
     for label, moment in (marks or {}).items():
         axes.axvline(moment - start, color="#c1121f", linestyle="--", linewidth=2)
         axes.annotate(label, (moment - start, 1.0), xycoords=("data", "axes fraction"),
                       xytext=(6, -6), textcoords="offset points", va="top", fontsize=TICKS,
                       color="#c1121f")  # fmt: skip
     axes.set_xlim(0, full * bin_seconds)
-    axes.set_ylim(bottom=0)
+    axes.set_ylim(0, highest * 1.25)  # headroom: the marks' labels sit above every line
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     _legend(axes, "kitchen")
     return figure
