@@ -278,7 +278,7 @@ def bar_chart(
         values = [series[g].get(key, 0) for g in groups]
         bars = axes.bar(xs, values, width, label=key)
         if labels:
-            axes.bar_label(bars, fmt="%.0f", fontsize=TICKS - 2, padding=2)
+            axes.bar_label(bars, fmt="{:,.0f}", fontsize=TICKS - 2, padding=2)
     axes.set_xticks(range(len(groups)), groups, rotation=20 if len(groups) > 4 else 0)
     if counts:
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
