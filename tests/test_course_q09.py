@@ -99,8 +99,10 @@ def _event(at: float, upstream: str = "a", status: int = 200) -> Event:
 
 def test_bin_counts_keeps_whole_bins_only() -> None:
     records = [_event(t) for t in (0.1, 0.2, 0.6, 1.1, 1.3)]  # 1.3: in a bin that never ends
-    bins, counts = bin_counts(records, 0.0, 0.5, lambda r: r.upstream)
+    bins, counts = bin_counts(records, 0.0, 0.5, lambda r: r.upstream, at=lambda r: r.time)
     assert bins == 2 and counts == {"a": [2, 1]}
+    slow = [Event(time=0.1, source="loadgen", upstream="a", duration=0.5), _event(1.2)]
+    assert bin_counts(slow, 0.0, 0.5, lambda r: r.upstream)[1] == {"a": [0, 1]}  # by answer
     with pytest.raises(ValueError, match="positive"):
         bin_counts(records, 0.0, 0, lambda r: r.upstream)
 
@@ -154,6 +156,7 @@ def test_an_outage_is_noticed_and_charted(lab: Lab) -> None:
     figure = timeline(outage, 0.2)
     axes = figure.axes[0]
     assert axes.get_title() and "seconds" in axes.get_xlabel() and "bin" in axes.get_ylabel()
+    assert all(t == int(t) for t in axes.get_yticks())  # whole numbers: these are counts
     labels = [t.get_text() for t in axes.get_legend().get_texts()]
     assert {"kitchen-a", "kitchen-b", "kitchen-c", "errors seen by diners"} <= set(labels)
     assert any("kitchen-b down" in t.get_text() for t in axes.texts)

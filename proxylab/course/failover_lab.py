@@ -50,6 +50,7 @@ __all__ = [
     "Mark",
     "Outage",
     "Script",
+    "answered_at",
     "bin_counts",
     "comeback_chart",
     "compare_checks",
@@ -322,21 +323,30 @@ def _outage(
 
 
 # -- counting in time bins ----------------------------------------------------------------
+def answered_at(record: Event) -> float:
+    """When the diner had the answer (start plus duration): what a timeline counts."""
+    return record.time + record.duration
+
+
 def bin_counts(
-    records: Sequence[Event], begin: float, width: float, key: Callable[[Event], str]
+    records: Sequence[Event],
+    begin: float,
+    width: float,
+    key: Callable[[Event], str],
+    at: Callable[[Event], float] = answered_at,
 ) -> tuple[int, dict[str, list[int]]]:
-    """Counts per ``key`` in whole bins of ``width`` seconds from ``begin``.
+    """Counts per ``key`` in whole bins of ``width`` seconds from ``begin``, placed by ``at``.
 
     Only whole bins: the records after the last full bin are left out, so the last point
     is not a short bin that looks like a drop in traffic. Returns (bins, counts).
     """
     if width <= 0:
         raise ValueError("The bin width must be positive seconds.")
-    end = max((r.time for r in records), default=begin)
+    end = max((at(r) for r in records), default=begin)
     bins = int((end - begin) // width)
     counts: dict[str, list[int]] = {}
     for record in records:
-        index = int((record.time - begin) // width)
+        index = int((at(record) - begin) // width)
         if 0 <= index < bins:
             counts.setdefault(key(record), [0] * bins)[index] += 1
     return bins, counts
@@ -349,15 +359,15 @@ def _outcome(record: Event) -> str:
 def timeline(
     outage: Outage, bin_seconds: float = 0.25, title: str = "Requests per kitchen over time"
 ) -> Figure:
-    """Requests answered by each kitchen per time bin, the diners' errors, health changes.
+    """Answers from each kitchen per time bin (by answer time), diners' errors, health changes.
 
     The outage (from the stop to the restart mark) is shaded; each health change is a
     dashed line named after the kitchen and its new state.
     """
     from matplotlib.ticker import MaxNLocator
 
-    figure, axes = new_figure(title, "seconds since the load started",
-                              f"requests per {bin_seconds:g} s bin", size=(11, 5),
+    figure, axes = new_figure(title, "seconds since the load started (when each answer came)",
+                              f"answers per {bin_seconds:g} s bin", size=(11, 5),
                               margins=(0.8, 0.6, 2.3, 0.45))  # fmt: skip
     bins, counts = bin_counts(outage.records, outage.started, bin_seconds, _outcome)
     xs = [(i + 0.5) * bin_seconds for i in range(bins)]
@@ -371,9 +381,7 @@ def timeline(
     top = max([1, *errors, *(n for name in kitchens for n in counts[name])])
     axes.set_ylim(0, top * 1.35)
     axes.set_xlim(0, max(bins, 1) * bin_seconds)
-    for event in outage.health:
-        _health_line(axes, event.time - outage.started, f"{event.upstream} {event.note}",
-                     _DOWN if event.note == "down" else _UP)  # fmt: skip
+    _health_lines(axes, outage, bins * bin_seconds)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10)
     return figure
@@ -388,9 +396,20 @@ def _shade_outage(axes: Any, outage: Outage) -> None:
         axes.axvspan(left, right, color="#adb5bd", alpha=0.3, label=f"{outage.victim} stopped")
 
 
-def _health_line(axes: Any, x: float, label: str, colour: str) -> None:
+def _health_lines(axes: Any, outage: Outage, span: float) -> None:
+    """A dashed line per health change; labels of changes close together are staggered."""
+    last_x, level = -1.0, 0
+    for event in sorted(outage.health, key=lambda e: e.time):
+        x = event.time - outage.started
+        level = level + 1 if x - last_x < span * 0.04 else 0
+        colour = _DOWN if event.note == "down" else _UP
+        _health_line(axes, x, f"{event.upstream} {event.note}", colour, 0.98 - 0.3 * (level % 3))
+        last_x = x
+
+
+def _health_line(axes: Any, x: float, label: str, colour: str, height: float) -> None:
     axes.axvline(x, color=colour, linestyle="--", linewidth=1.5)
-    axes.annotate(label, (x, 0.98), xycoords=("data", "axes fraction"), rotation=90,
+    axes.annotate(label, (x, height), xycoords=("data", "axes fraction"), rotation=90,
                   va="top", ha="right", fontsize=10, color=colour,
                   bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})  # fmt: skip
 
