@@ -125,7 +125,9 @@ def test_fetch_and_timings(lab: Lab, waiter: ReverseRun) -> None:
     assert len(new) == len(kept) == 5 and all(t > 0 for t in new + kept)
     connects, handshakes = handshake_times(waiter.server.address, waiter.name, trust, 3)
     assert len(connects) == len(handshakes) == 3 and min(handshakes) > 0
-    figure = cost_chart({"HTTPS, new connection each time": new, "HTTPS, one kept-alive connection": kept})
+    figure = cost_chart(
+        {"HTTPS, new connection each time": new, "HTTPS, one kept-alive connection": kept}
+    )
     axes = figure.axes[0]
     assert axes.get_title() and "milliseconds" in axes.get_ylabel()
     assert len(axes.patches) == 2 and any("req/s" in t.get_text() for t in axes.texts)
