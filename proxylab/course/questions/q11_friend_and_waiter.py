@@ -44,7 +44,7 @@ QUESTIONS = (
     Question(
         "11.quiz_connect_port",
         equals(443),
-        "The tunnel notebook limits CONNECT like Squid's SSL_ports; the default list is "
+        "Squid's SSL_ports lists one port by default, and so does proxylab: look at "
         "ForwardSettings().connect_ports.",
     ),
     Question(
