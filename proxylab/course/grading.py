@@ -44,6 +44,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Exercise",
+    "collect_tests",
     "default_exercises_dir",
     "find_exercises",
     "grade",
@@ -168,15 +169,35 @@ def grade_exercise(
 ) -> list[TestResult]:
     """Run one exercise's graded (and hidden) tests on ``submission``; one result per test."""
     limit = exercise.timeout if timeout is None else timeout
+    records, finished = _run_pytest(exercise, submission, reference, hidden, limit)
+    if not records["collected"]:
+        return [_broken(exercise, finished)]
+    return _results(exercise, records, limit if not finished.ok else None)
+
+
+def collect_tests(exercise: Exercise, hidden: Path | None = None) -> list[TestResult]:
+    """The exercise's graded tests, not run: each with its group and ``max_points``, 0 scored."""
+    records, finished = _run_pytest(exercise, exercise.folder.parent, False, hidden,
+                                    exercise.timeout, ["--collect-only"])  # fmt: skip
+    if not records["collected"]:
+        raise ConfigError(_broken(exercise, finished).message)
+    return _results(exercise, {"collected": records["collected"], "finished": {}}, None)
+
+
+def _run_pytest(
+    exercise: Exercise,
+    submission: Path,
+    reference: bool,
+    hidden: Path | None,
+    limit: float,
+    extra: Sequence[str] = (),
+) -> tuple[dict[str, Any], _Finished]:
     with tempfile.TemporaryDirectory(prefix="proxylab-grade-") as scratch:
         workdir = _stage(exercise, Path(scratch), hidden)
         report = Path(scratch) / "report.jsonl"
         command = pytest_command(workdir, report, submission, reference=reference)
-        finished = _run(command, Path(scratch), limit)
-        records = _read_records(report)
-    if not records["collected"]:
-        return [_broken(exercise, finished)]
-    return _results(exercise, records, limit if not finished.ok else None)
+        finished = _run([*command, *extra], Path(scratch), limit)
+        return _read_records(report), finished
 
 
 def pytest_command(

@@ -1,4 +1,4 @@
-"""Host patterns: exact hosts and wildcard domains (12 points)."""
+"""Host patterns: exact hosts and wildcard domains."""
 
 import pytest
 

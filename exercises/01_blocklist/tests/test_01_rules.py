@@ -1,10 +1,10 @@
-"""Ordered rules: first match wins, the default, and bad input (20 points)."""
+"""Ordered rules: first match wins, the default, and bad input."""
 
 import pytest
 
 
 @pytest.mark.group("first match wins")
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def test_block_list_blocks_matching_hosts(solution):
     rules = solution.Blocklist([("block", "*.social.test"), ("block", "video.test")])
     cases = {"www.social.test": "block", "video.test": "block", "news.test": "allow"}
@@ -44,7 +44,7 @@ def test_first_match_wins_block_before_allow(solution):
 
 
 @pytest.mark.group("first match wins")
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def test_first_match_reports_the_deciding_rule(solution):
     rules = solution.Blocklist(
         [("block", "ads.test"), ("allow", "*.social.test"), ("block", "*.test")]

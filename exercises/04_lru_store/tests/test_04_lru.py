@@ -1,4 +1,4 @@
-"""Storing, evicting and counting bytes (30 points)."""
+"""Storing, evicting and counting bytes."""
 
 import pytest
 
@@ -25,7 +25,7 @@ def test_size_and_len_count_values(solution):
 
 
 @pytest.mark.group("store and fetch")
-@pytest.mark.points(3)
+@pytest.mark.points(4)
 def test_replacing_a_key_is_not_counted_twice(solution):
     store = solution.LruStore(100)
     store.put("/a", b"x" * 40)
@@ -71,7 +71,7 @@ def test_evicts_least_recently_stored(solution):
 
 
 @pytest.mark.group("eviction")
-@pytest.mark.points(4)
+@pytest.mark.points(5)
 def test_a_hit_refreshes_recency(solution):
     store = solution.LruStore(10)
     store.put("/a", b"aaaa")
@@ -127,7 +127,7 @@ def test_replacing_with_a_larger_value_evicts_others(solution):
 
 
 @pytest.mark.group("the budget's edge")
-@pytest.mark.points(3)
+@pytest.mark.points(4)
 def test_a_value_of_exactly_the_budget_fits(solution):
     store = solution.LruStore(10)
     store.put("/a", b"a")
@@ -139,7 +139,7 @@ def test_a_value_of_exactly_the_budget_fits(solution):
 
 
 @pytest.mark.group("the budget's edge")
-@pytest.mark.points(3)
+@pytest.mark.points(4)
 def test_a_value_too_large_changes_nothing(solution):
     store = solution.LruStore(10)
     store.put("/a", b"aaaa")

@@ -1,4 +1,4 @@
-"""What every level must get right: scrubbing, order, the input, bad input (20 points)."""
+"""What every level must get right: scrubbing, order, the input, bad input."""
 
 import pytest
 from anonymity_helpers import BROWSER, names, values
@@ -7,7 +7,7 @@ CLIENT = "10.0.0.7"
 
 
 @pytest.mark.group("scrubbing")
-@pytest.mark.points(3)
+@pytest.mark.points(1)
 @pytest.mark.parametrize("level", ["transparent", "anonymous", "elite"])
 def test_scrub_removes_personal_fields_at_any_level(solution, level):
     fields = [*BROWSER, ("cookie", "theme=dark")]
@@ -22,14 +22,14 @@ def test_scrub_removes_personal_fields_at_any_level(solution, level):
 
 
 @pytest.mark.group("scrubbing")
-@pytest.mark.points(1)
+@pytest.mark.points(2)
 def test_unknown_scrub_name_is_an_error(solution):
     with pytest.raises(ValueError):
         solution.forward_headers(BROWSER, CLIENT, "anonymous", scrub={"host"})
 
 
 @pytest.mark.group("order and input")
-@pytest.mark.points(3)
+@pytest.mark.points(4)
 def test_kept_fields_keep_their_order_and_values(solution):
     fields = [("Host", "news.test"), ("X-Real-IP", "1.2.3.4"), ("Accept", "*/*"),
               ("Accept-Language", "en"), ("Cookie", "a=1")]  # fmt: skip
@@ -44,7 +44,7 @@ def test_kept_fields_keep_their_order_and_values(solution):
 
 
 @pytest.mark.group("order and input")
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 @pytest.mark.parametrize("level", ["transparent", "elite"])
 def test_input_is_not_changed(solution, level):
     fields = [*BROWSER, ("X-Forwarded-For", "203.0.113.9"), ("Via", "1.0 squid")]
