@@ -58,7 +58,9 @@ def test_reference_scores_full_marks(exercise: Exercise, reference: list[TestRes
 
 
 def test_every_test_has_points_and_a_group(exercise: Exercise, reference: list[TestResult]) -> None:
-    text = "".join(p.read_text(encoding="utf-8") for p in (exercise.folder / "tests").glob("test_*.py"))
+    text = "".join(
+        p.read_text(encoding="utf-8") for p in (exercise.folder / "tests").glob("test_*.py")
+    )
     assert text.count("def test_") == text.count("@pytest.mark.points("), (
         f"{exercise.name}: every graded test needs @pytest.mark.points(n)"
     )
@@ -87,7 +89,9 @@ def test_importing_the_library_is_refused(exercise: Exercise, tmp_path: Path) ->
     assert all("Refused" in r.message and library in r.message for r in results), results[0].message
 
 
-def test_readme_names_notebook_points_and_grader(exercise: Exercise, reference: list[TestResult]) -> None:
+def test_readme_names_notebook_points_and_grader(
+    exercise: Exercise, reference: list[TestResult]
+) -> None:
     readme = (exercise.folder / "README.md").read_text(encoding="utf-8")
     assert exercise.notebook.removesuffix(".ipynb") in readme
     assert f"proxylab grade {exercise.number}" in readme

@@ -23,7 +23,9 @@ HEURISTIC_FRACTION = 0.1
 HEURISTIC_MAX = 86400.0
 
 
-def freshness_lifetime(headers: Mapping[str, str], response_time: float, status: int = 200) -> float:
+def freshness_lifetime(
+    headers: Mapping[str, str], response_time: float, status: int = 200
+) -> float:
     """RFC 9111 4.2.1: how many seconds of freshness the response was given.
 
     The first of these that is present decides (a shared cache's order):

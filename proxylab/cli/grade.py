@@ -32,8 +32,8 @@ from rich.table import Table
 
 from proxylab.cli.console import print_error
 from proxylab.course.classroom import make_classroom
-from proxylab.course.grading import Exercise, default_exercises_dir, find_exercises, grade, select
 from proxylab.course.gradescope import make_gradescope_bundle
+from proxylab.course.grading import Exercise, default_exercises_dir, find_exercises, grade, select
 from proxylab.course.reports import gradescope_results, plain_report, totals, write_json
 from proxylab.course.results import TestResult
 from proxylab.errors import ConfigError
@@ -65,7 +65,9 @@ def add_parser(subparsers: Any) -> None:
                         help="time limit per exercise (default: its exercise.toml, or 120)")  # fmt: skip
     parser.add_argument("--require-full", action="store_true",
                         help="exit 1 unless every point was won")  # fmt: skip
-    parser.add_argument("--gradescope", type=Path, metavar="PATH", help="write Gradescope's results.json")
+    parser.add_argument(
+        "--gradescope", type=Path, metavar="PATH", help="write Gradescope's results.json"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every result as JSON")
     parser.add_argument("--make-gradescope", type=Path, metavar="DIR",
                         help="write a Gradescope autograder bundle for these exercises")  # fmt: skip
@@ -127,7 +129,9 @@ def _grade_capstone(console: Console, args: argparse.Namespace, explicit: bool) 
     return results
 
 
-def _make_platform_files(console: Console, args: argparse.Namespace, exercises: list[Exercise]) -> int:
+def _make_platform_files(
+    console: Console, args: argparse.Namespace, exercises: list[Exercise]
+) -> int:
     if not exercises:
         raise ConfigError("Name at least one exercise graded by tests (not only the capstone).")
     if args.make_gradescope:

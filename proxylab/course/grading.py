@@ -39,7 +39,7 @@ from proxylab.errors import ConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -56,6 +56,9 @@ __all__ = [
 DEFAULT_TIMEOUT = 120.0
 
 _PYTEST_INI = "[pytest]\naddopts = -p no:cacheprovider\n"
+#: the plugin's module name in the scratch folder: a copy of ``pytest_plugin``, so the
+#: subprocess imports neither proxylab (unless the reference is graded) nor other plugins
+_PLUGIN = "proxylab_grade_plugin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +208,7 @@ def pytest_command(
 ) -> list[str]:
     """The pytest command line that grades the staged exercise in ``workdir``."""
     command = [sys.executable, "-m", "pytest", str(workdir), "-q", "--no-header", "-rN"]
-    command += ["-p", "proxylab.course.pytest_plugin", f"--proxylab-report={report}"]
+    command += ["-p", _PLUGIN, f"--proxylab-report={report}"]
     command += ["-c", str(workdir.parent / "pytest.ini"), f"--rootdir={workdir.parent}"]
     command += [f"--submission={submission.resolve()}"]
     return command + (["--reference"] if reference else [])
@@ -218,6 +221,7 @@ def _stage(exercise: Exercise, scratch: Path, hidden: Path | None) -> Path:
     shutil.copytree(exercise.folder, workdir, ignore=ignore)
     shutil.copy2(exercise.folder.parent / "conftest.py", scratch / "conftest.py")
     (scratch / "pytest.ini").write_text(_PYTEST_INI, encoding="utf-8")
+    shutil.copy2(Path(__file__).with_name("pytest_plugin.py"), scratch / f"{_PLUGIN}.py")
     extra = None if hidden is None else hidden / exercise.name
     if extra is not None and extra.is_dir():
         shutil.copytree(extra, workdir / "hidden", ignore=ignore)
@@ -233,6 +237,8 @@ class _Finished:
 def _run(command: list[str], cwd: Path, limit: float) -> _Finished:
     """Run pytest; stop it (and its children) at ``limit`` seconds."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH")]))
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the graded tests need no third-party plugin
     env.pop("PYTEST_ADDOPTS", None)
     try:
         done = subprocess.run(

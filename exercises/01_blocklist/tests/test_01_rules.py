@@ -118,7 +118,11 @@ def test_no_rules_means_the_default(solution):
 @pytest.mark.points(1)
 @pytest.mark.parametrize(
     ("rules", "default"),
-    [([("drop", "news.test")], "allow"), ([("block", "news.test")], "deny"), ([("block", "")], "allow")],
+    [
+        ([("drop", "news.test")], "allow"),
+        ([("block", "news.test")], "deny"),
+        ([("block", "")], "allow"),
+    ],
 )
 def test_bad_input_raises_value_error(solution, rules, default):
     with pytest.raises(ValueError):

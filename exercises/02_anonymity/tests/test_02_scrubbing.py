@@ -35,7 +35,12 @@ def test_kept_fields_keep_their_order_and_values(solution):
               ("Accept-Language", "en"), ("Cookie", "a=1")]  # fmt: skip
     out = solution.forward_headers(fields, CLIENT, "anonymous")
     kept = [(n, v) for n, v in out if n.lower() != "via"]
-    expected = [("Host", "news.test"), ("Accept", "*/*"), ("Accept-Language", "en"), ("Cookie", "a=1")]
+    expected = [
+        ("Host", "news.test"),
+        ("Accept", "*/*"),
+        ("Accept-Language", "en"),
+        ("Cookie", "a=1"),
+    ]
     assert kept == expected, (
         f"anonymous: the fields you keep must stay in order, with their names and values "
         f"as sent; expected {expected}, got {kept}."

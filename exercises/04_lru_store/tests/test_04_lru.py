@@ -64,7 +64,9 @@ def test_evicts_least_recently_stored(solution):
     store.put("/a", b"aaaa")
     store.put("/b", b"bbbb")
     store.put("/c", b"cccc")  # 12 bytes would not fit: /a, the oldest, goes
-    assert store.get("/a") is None, "With 10 bytes, storing /c (4) after /a and /b (4 each) must evict /a."
+    assert store.get("/a") is None, (
+        "With 10 bytes, storing /c (4) after /a and /b (4 each) must evict /a."
+    )
     assert store.get("/b") == b"bbbb" and store.get("/c") == b"cccc", (
         "Only /a should have been evicted: /b and /c fit together (8 bytes)."
     )

@@ -40,7 +40,9 @@ def hammer(store, seed, errors):
 
 def run_threads(store):
     errors = []
-    threads = [threading.Thread(target=hammer, args=(store, seed, errors)) for seed in range(THREADS)]
+    threads = [
+        threading.Thread(target=hammer, args=(store, seed, errors)) for seed in range(THREADS)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

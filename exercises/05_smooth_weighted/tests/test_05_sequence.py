@@ -67,7 +67,9 @@ def test_light_backend_first_on_a_later_tie(solution):
 
 @pytest.mark.group("shares")
 @pytest.mark.points(2)
-@pytest.mark.parametrize("weights", [{"a": 5, "b": 1, "c": 1}, {"a": 7, "b": 3}, {"x": 1, "y": 9, "z": 90}])
+@pytest.mark.parametrize(
+    "weights", [{"a": 5, "b": 1, "c": 1}, {"a": 7, "b": 3}, {"x": 1, "y": 9, "z": 90}]
+)
 def test_every_cycle_honours_the_weights_exactly(solution, weights):
     balancer = solution.SmoothWeighted(weights)
     total = sum(weights.values())

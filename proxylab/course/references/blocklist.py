@@ -49,7 +49,7 @@ class Blocklist:
             if action not in ("allow", "block"):
                 raise ValueError(f"A rule's action is 'allow' or 'block', not {action!r}")
             try:
-                built.append(parse_pattern(pattern, action))
+                built.append(parse_pattern(pattern, "allow" if action == "allow" else "block"))
             except ConfigError as error:
                 raise ValueError(str(error)) from None
         self._rules = tuple(built)
