@@ -108,27 +108,31 @@ def _autograding_json(tests: Sequence[ClassroomTest]) -> str:
     return json.dumps({"tests": entries}, indent=2) + "\n"
 
 
+_WORKFLOW_HEAD = """\
+name: Autograding Tests
+'on':
+  - push
+  - repository_dispatch
+permissions:
+  checks: write
+  actions: read
+  contents: read
+jobs:
+  run-autograding-tests:
+    runs-on: ubuntu-latest
+    if: github.actor != 'github-classroom[bot]'
+    steps:
+      - name: Checkout code
+        uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: '3.12'
+"""
+
+
 def _workflow(tests: Sequence[ClassroomTest]) -> str:
-    lines = [
-        "name: Autograding Tests",
-        "'on':",
-        "  - push",
-        "  - repository_dispatch",
-        "permissions:",
-        "  checks: write",
-        "  actions: read",
-        "  contents: read",
-        "jobs:",
-        "  run-autograding-tests:",
-        "    runs-on: ubuntu-latest",
-        "    if: github.actor != 'github-classroom[bot]'",
-        "    steps:",
-        "      - name: Checkout code",
-        "        uses: actions/checkout@v4",
-        "      - uses: actions/setup-python@v5",
-        "        with:",
-        "          python-version: '3.12'",
-    ]
+    """The workflow: a command-grader step per test, then the reporter that adds them up."""
+    lines = _WORKFLOW_HEAD.splitlines()
     for test in tests:
         lines += [
             f"      - name: {json.dumps(test.name)}",
@@ -145,12 +149,13 @@ def _workflow(tests: Sequence[ClassroomTest]) -> str:
         "      - name: Autograding Reporter",
         "        uses: classroom-resources/autograding-grading-reporter@v1",
         "        env:",
+        *[
+            f'          {test.id.upper()}_RESULTS: "${{{{steps.{test.id}.outputs.result}}}}"'
+            for test in tests
+        ],
+        "        with:",
+        f"          runners: {','.join(test.id for test in tests)}",
     ]
-    lines += [
-        f'          {test.id.upper()}_RESULTS: "${{{{steps.{test.id}.outputs.result}}}}"'
-        for test in tests
-    ]
-    lines += ["        with:", f"          runners: {','.join(test.id for test in tests)}"]
     return "\n".join(lines) + "\n"
 
 

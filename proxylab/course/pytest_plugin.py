@@ -71,7 +71,7 @@ def pytest_runtest_makereport(
     if failures is None:
         return
     if report.failed and item.nodeid not in failures:
-        failures[item.nodeid] = describe_failure(call.excinfo, call.when)
+        failures[item.nodeid] = describe_failure(call.excinfo, call.when, item)
     elif report.skipped and item.nodeid not in failures:
         failures[item.nodeid] = "This test was skipped, so it scores no points."
     if call.when == "teardown":
@@ -80,17 +80,32 @@ def pytest_runtest_makereport(
                message=message)  # fmt: skip
 
 
-def describe_failure(excinfo: pytest.ExceptionInfo[BaseException] | None, when: str) -> str:
+def describe_failure(
+    excinfo: pytest.ExceptionInfo[BaseException] | None, when: str, item: pytest.Item | None = None
+) -> str:
     """What a student is told about one failed test: the message, and where their code raised."""
     if excinfo is None:
         return f"The test failed during {when}."
     error = excinfo.value
     if isinstance(error, AssertionError) or excinfo.typename == "Failed":
         text = str(error).strip() or "An expectation of this test was not met."
+        if text.startswith("DID NOT RAISE"):  # pytest.raises(...) around the student's call
+            raised = text.removeprefix("DID NOT RAISE").strip(" <>").removeprefix("class ")
+            case = _case_of(item)
+            return f"Your code should raise {raised.strip(chr(39))} here, but it did not{case}."
         return _first_lines(_without_introspection(text))
     where = _student_line(excinfo)
     text = f"Your code raised {type(error).__name__}: {error}".rstrip(": ")
     return _first_lines(text + (f" ({where})" if where else ""))
+
+
+def _case_of(item: pytest.Item | None) -> str:
+    """`` (with weights={'a': -1})``: the parameters of a parametrised test, else its docstring."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        return " (with " + ", ".join(f"{k}={v!r}" for k, v in callspec.params.items()) + ")"
+    doc = getattr(getattr(item, "obj", None), "__doc__", None)
+    return f" ({doc.strip().splitlines()[0]})" if doc else ""
 
 
 def _without_introspection(text: str) -> str:

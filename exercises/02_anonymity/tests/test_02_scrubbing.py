@@ -24,6 +24,7 @@ def test_scrub_removes_personal_fields_at_any_level(solution, level):
 @pytest.mark.group("scrubbing")
 @pytest.mark.points(2)
 def test_unknown_scrub_name_is_an_error(solution):
+    """scrub={'host'}: Host is not one of SCRUBBABLE."""
     with pytest.raises(ValueError):
         solution.forward_headers(BROWSER, CLIENT, "anonymous", scrub={"host"})
 
@@ -71,6 +72,7 @@ def test_level_names_any_case(solution):
 @pytest.mark.group("order and input")
 @pytest.mark.points(1)
 def test_unknown_level_is_an_error(solution):
+    """level='invisible' is not a privacy level."""
     with pytest.raises(ValueError):
         solution.forward_headers(BROWSER, CLIENT, "invisible")
 

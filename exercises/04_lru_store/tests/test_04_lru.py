@@ -53,6 +53,7 @@ def test_delete(solution):
 @pytest.mark.group("store and fetch")
 @pytest.mark.points(1)
 def test_negative_budget_is_an_error(solution):
+    """LruStore(-1): a negative budget."""
     with pytest.raises(ValueError):
         solution.LruStore(-1)
 

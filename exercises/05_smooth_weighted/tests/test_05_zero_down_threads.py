@@ -51,6 +51,7 @@ def test_only_available_backends_take_part(solution):
 @pytest.mark.group("backends down")
 @pytest.mark.points(2)
 def test_unknown_and_drained_names_are_ignored(solution):
+    """pick({'a', 'zz'}) with a drained and zz unknown: nothing to pick."""
     balancer = solution.SmoothWeighted({"a": 0, "b": 1})
     assert balancer.pick({"b", "zz"}) == "b", "A name not in the weights is ignored."
     with pytest.raises(ValueError):
