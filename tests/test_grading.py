@@ -223,3 +223,29 @@ def test_gradescope_bundle_uses_its_own_proxylab(tmp_path: Path) -> None:
         ROOT / "proxylab" / "course" / "grading.py"
     ).read_bytes()
     assert "PYTHONPATH=/autograder/source" in (bundle / "run_autograder").read_text("utf-8")
+
+
+def test_cli_writes_the_platform_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out = run_cli(capsys, "02", "--make-gradescope", str(tmp_path / "gs"),
+                        "--make-classroom", str(tmp_path / "gh"))  # fmt: skip
+    assert code == 0, out
+    assert (tmp_path / "gs" / "autograder.zip").is_file()
+    assert "02_anonymity" in (tmp_path / "gs" / "run_autograder").read_text("utf-8")
+    config = json.loads((tmp_path / "gh/.github/classroom/autograding.json").read_text("utf-8"))
+    assert sum(t["points"] for t in config["tests"]) == 50
+    assert "5 tests, 50 points" in out
+
+
+def test_grading_needs_no_lab_extra() -> None:
+    """The Gradescope bundle installs only rich and pytest: grading must not need the lab."""
+    code = (
+        "import sys\n"
+        "for name in ('httpx', 'httpcore', 'matplotlib', 'trustme'):\n"
+        "    sys.modules[name] = None\n"
+        "from proxylab.cli import main\n"
+        "sys.exit(main(['grade', '03', '--reference', '--require-full']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env={**os.environ, "COLUMNS": "120"})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "50 / 50" in done.stdout

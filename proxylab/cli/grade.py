@@ -85,10 +85,12 @@ def run(args: argparse.Namespace) -> int:
         if args.make_gradescope or args.make_classroom:
             return _make_platform_files(console, args, exercises)
         submission = (args.submission or _root(args)).resolve()
+        if not submission.is_dir():
+            raise ConfigError(f"There is no submission folder at {submission}.")
         results = grade(exercises, submission, reference=args.reference, hidden=args.hidden,
                         timeout=args.timeout)  # fmt: skip
         if capstone:
-            results += _grade_capstone(console, args, explicit=CAPSTONE in args.exercises)
+            results += _grade_capstone(args)
     except ConfigError as error:
         print_error(console, error.message)
         return 2
@@ -111,19 +113,28 @@ def _selection(args: argparse.Namespace) -> tuple[list[Exercise], bool]:
     names = [name for name in args.exercises if name.lower() != CAPSTONE]
     chosen = select(found, names) if names or not args.exercises else []
     capstone = len(names) < len(args.exercises) or any(e.is_capstone for e in chosen)
-    if not args.exercises and not args.proxy_command:
-        capstone = False  # "grade everything" without a proxy to probe: skip the capstone
+    if capstone and not args.exercises and not args.proxy_command:
+        # "grade everything" without a proxy to probe: the capstone waits for --proxy-command
+        Console(stderr=True).print("[dim]capstone skipped: it needs --proxy-command[/dim]")
+        capstone = False
     return [e for e in chosen if not e.is_capstone], capstone
 
 
-def _grade_capstone(console: Console, args: argparse.Namespace, explicit: bool) -> list[TestResult]:
+def _grade_capstone(args: argparse.Namespace) -> list[TestResult]:
     """The capstone driver's results for the student's proxy (``--proxy-command``)."""
     if not args.proxy_command:
         raise ConfigError(
             'The capstone grades your running proxy: add --proxy-command "CMD {port}", '
             'e.g. --proxy-command "python myproxy.py {port}".'
         )
-    driver = importlib.import_module("proxylab.course.capstone")
+    try:
+        driver = importlib.import_module("proxylab.course.capstone")
+    except ModuleNotFoundError as error:
+        if error.name != "proxylab.course.capstone":
+            raise
+        raise ConfigError(
+            "This proxylab has no capstone driver (proxylab.course.capstone)."
+        ) from None
     timeout = args.timeout if args.timeout else CAPSTONE_TIMEOUT
     results: list[TestResult] = list(driver.run_capstone(args.proxy_command, timeout=timeout))
     return results

@@ -245,6 +245,7 @@ def _run(command: list[str], cwd: Path, limit: float) -> _Finished:
     try:
         done = subprocess.run(
             command, cwd=cwd, env=env, capture_output=True, text=True, timeout=limit,
+            stdin=subprocess.DEVNULL,
             encoding="utf-8", errors="replace", check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as expired:
