@@ -198,6 +198,11 @@ def test_gradescope_bundle_grades_a_submission(tmp_path: Path, hidden_dir: Path)
         assert (bundle / script).stat().st_mode & stat.S_IXUSR
     if shutil.which("bash") is None:
         pytest.skip("bash is needed to run run_autograder")
+    for script in ("setup.sh", "run_autograder"):
+        syntax = subprocess.run(
+            ["bash", "-n", str(bundle / script)], capture_output=True, check=False
+        )
+        assert syntax.returncode == 0, syntax.stderr
     # Gradescope's layout, moved under tmp_path: source, submission, results.
     submission, results = tmp_path / "submission", tmp_path / "results"
     submission.mkdir()

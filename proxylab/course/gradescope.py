@@ -8,8 +8,8 @@ gradescope-autograders.readthedocs.io, "Autograder Specifications".
 Key idea: the bundle carries everything, so nothing depends on proxylab being on PyPI:
 proxylab's own source (the grader and the references), the exercises' tests and conftest,
 and the instructor's hidden tests. ``setup.sh`` installs only proxylab's small runtime
-dependencies and pytest; ``run_autograder`` puts the bundled source on ``PYTHONPATH`` and
-calls ``proxylab grade`` with ``--gradescope``. ``autograder.zip`` is written beside the
+dependencies and pytest, and installs the bundled proxylab by path (a ``.pth`` file);
+``run_autograder`` also puts it on ``PYTHONPATH`` and calls ``proxylab grade --gradescope``. ``autograder.zip`` is written beside the
 files, ready to upload.
 
 Layer 5 (an edge).
@@ -39,6 +39,10 @@ fi
 # proxylab itself travels in this bundle (source/proxylab); only its dependencies come from PyPI.
 python3 -m pip install --quiet rich pytest 'tomli; python_version < "3.11"' \\
     || python3 -m pip install --quiet --break-system-packages rich pytest 'tomli; python_version < "3.11"'
+# Install the bundled proxylab by path: a .pth file puts {source} on every python3's path.
+SITE=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo {source} > "$SITE/proxylab-autograder.pth"
+python3 -c 'import proxylab.course.grading' && echo "proxylab is installed from {source}"
 """
 
 _RUN = """\
@@ -71,7 +75,7 @@ def make_gradescope_bundle(
                 _copytree(hidden / exercise.name, destination / "hidden" / exercise.name)
         hidden_flag = f" \\\n    --hidden {SOURCE}/hidden"
     names = " ".join(shlex.quote(exercise.name) for exercise in exercises)
-    _script(destination / "setup.sh", _SETUP)
+    _script(destination / "setup.sh", _SETUP.format(source=SOURCE))
     _script(
         destination / "run_autograder",
         _RUN.format(source=SOURCE, names=names, hidden=hidden_flag),

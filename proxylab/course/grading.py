@@ -272,8 +272,12 @@ def _results(
     for nodeid, test in records["collected"].items():
         done = records["finished"].get(nodeid)
         if done is None:
-            why = f"stopped after {stopped_at:g} s" if stopped_at else "did not run"
-            message = f"This test never finished ({why}): an endless loop or a deadlock?"
+            message = (
+                f"This test never finished (stopped after {stopped_at:g} s): an endless loop "
+                "or a deadlock?"
+                if stopped_at
+                else "The test run ended before this test finished: does your code exit?"
+            )
             passed = False
         else:
             message, passed = done["message"], done["passed"]
