@@ -22,6 +22,7 @@ Layer 5 (an edge).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -156,6 +157,8 @@ def grade(
     timeout: float | None = None,
 ) -> list[TestResult]:
     """Grade each of ``exercises`` (pytest ones; see ``grade_exercise``), in order."""
+    if exercises and importlib.util.find_spec("pytest") is None:
+        raise ConfigError("Grading runs the exercises' tests with pytest: pip install pytest")
     results: list[TestResult] = []
     for exercise in exercises:
         results += grade_exercise(
