@@ -14,7 +14,10 @@ Points and groups are markers: ``@pytest.mark.points(2)`` and ``@pytest.mark.gro
 Where the student's file is looked for: ``--submission DIR`` (default: the exercises folder
 itself), as ``DIR/NN_topic/<module>.py`` and then ``DIR/<module>.py`` (a flat upload).
 A student file that imports what it was asked to write (a ``forbidden`` module) is refused:
-every test fails with a message that says so.
+every test fails with a message that says so. Spellings that dodge ``import`` count too
+(``importlib.import_module("...")``, ``proxylab.forward.rules.HostRule`` after ``import
+proxylab``), as does a module whose functions or classes come from a forbidden module.
+``--group NAME`` runs only the tests of one group (GitHub Classroom grades group by group).
 """
 
 from __future__ import annotations
@@ -41,11 +44,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("proxylab exercises")
     group.addoption("--submission", default=str(EXERCISES), help="folder with the student's files")
     group.addoption("--reference", action="store_true", help="grade proxylab's reference instead")
+    group.addoption("--group", default=None, help="run only the tests of this test group")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): how many points this graded test is worth")
     config.addinivalue_line("markers", "group(name): the test group its points count in")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--group NAME``, deselect every test of another group."""
+    wanted = config.getoption("--group")
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("group")
+        (keep if marker is not None and marker.args[0] == wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def exercise_of(test_file: Path) -> Path:
@@ -79,25 +97,61 @@ def forbidden_imports(source: str, forbidden: list[str]) -> list[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value.strip()]  # importlib.import_module("proxylab.forward.rules")
+        elif isinstance(node, ast.Attribute):
+            names = [_dotted(node)]  # proxylab.forward.rules.HostRule after import proxylab
         for name in names:
             if any(name == f or name.startswith(f + ".") for f in forbidden):
                 found.append(name)
     return sorted(set(found))
 
 
+def _dotted(node: ast.expr) -> str:
+    """``a.b.c`` for an attribute chain on a name, else ``""``."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    return ".".join([node.id, *reversed(parts)])
+
+
+def borrowed_names(module: ModuleType, forbidden: list[str]) -> list[str]:
+    """Functions and classes of ``module`` that were defined in a forbidden module."""
+    borrowed = []
+    for name, value in vars(module).items():
+        origin = getattr(value, "__module__", None) if callable(value) else None
+        if isinstance(origin, str) and any(
+            origin == f or origin.startswith(f + ".") for f in forbidden
+        ):
+            borrowed.append(f"{name} (from {origin})")
+    return sorted(borrowed)
+
+
+def _refuse(path: Path, refused: list[str]) -> None:
+    pytest.fail(
+        f"Refused: {path.name} uses {', '.join(refused)}, proxylab's own version of what "
+        "this exercise asks you to write. Write it yourself (you may import other modules).",
+        pytrace=False,
+    )
+
+
 def load_student_module(path: Path, exercise: dict[str, Any]) -> ModuleType:
     """Import the student's file under a private name; refuse one that imports the library's answer."""
     source = path.read_text(encoding="utf-8")
-    refused = forbidden_imports(source, list(exercise.get("forbidden", [])))
+    forbidden = list(exercise.get("forbidden", []))
+    try:
+        refused = forbidden_imports(source, forbidden)
+    except SyntaxError as error:
+        pytest.fail(f"{path.name} line {error.lineno}: syntax error: {error.msg}", pytrace=False)
     if refused:
-        pytest.fail(
-            f"Refused: {path.name} imports {', '.join(refused)}, proxylab's own version of what "
-            "this exercise asks you to write. Write it yourself (you may import other modules).",
-            pytrace=False,
-        )
+        _refuse(path, refused)
     spec = importlib.util.spec_from_file_location(f"submission_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickle look a class's module up here
     sys.path.insert(0, str(path.parent))  # the student's file may import its neighbours
     try:
         spec.loader.exec_module(module)
@@ -107,6 +161,9 @@ def load_student_module(path: Path, exercise: dict[str, Any]) -> ModuleType:
         )
     finally:
         sys.path.remove(str(path.parent))
+    borrowed = borrowed_names(module, forbidden)
+    if borrowed:
+        _refuse(path, borrowed)
     return module
 
 
