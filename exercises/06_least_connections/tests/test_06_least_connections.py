@@ -145,7 +145,7 @@ def test_bad_weights_refused(solution: ModuleType) -> None:
             solution.LeastConnections(weights)
 
 
-@points(3)
+@points(4)
 @group("concurrency")
 def test_counts_exact_under_threads(solution: ModuleType, busy_threads: None) -> None:
     per_thread, threads = 2000, 8

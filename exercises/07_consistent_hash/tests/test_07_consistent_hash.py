@@ -130,7 +130,7 @@ def test_bad_arguments_refused(solution: ModuleType) -> None:
 # --- balance ----------------------------------------------------------------------------
 
 
-@points(2)
+@points(3)
 @group("balance")
 def test_virtual_nodes_spread_the_keys(solution: ModuleType) -> None:
     ring = solution.HashRing(["a", "b", "c", "d"])  # 160 points each
@@ -173,7 +173,7 @@ def test_a_joining_node_moves_few_keys(solution: ModuleType) -> None:
     assert not elsewhere, f"every moved key must move to the new node e; some went to {elsewhere}"
 
 
-@points(2)
+@points(3)
 @group("rebalancing")
 def test_a_leaving_node_moves_only_its_keys(solution: ModuleType) -> None:
     ring = solution.HashRing(["a", "b", "c", "d", "e"])

@@ -128,7 +128,7 @@ def test_a_flapping_backend_keeps_its_state(solution: ModuleType) -> None:
     )
 
 
-@points(1)
+@points(2)
 @group("flapping")
 def test_backends_are_counted_apart(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=2, fall=2)
@@ -161,7 +161,7 @@ def test_mark_down_when_down_restarts_the_rise_count(solution: ModuleType) -> No
     assert got == [None, "up"], f"mark_down restarts the count of good probes: o o gave {got}"
 
 
-@points(1)
+@points(2)
 @group("mark_down")
 def test_mark_down_restarts_the_fall_count(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=2, fall=3)
@@ -231,7 +231,7 @@ def test_success_forgives(solution: ModuleType) -> None:
     assert passive.failure("k1") is True
 
 
-@points(1)
+@points(2)
 @group("passive")
 def test_reported_once_and_switchable_off(solution: ModuleType) -> None:
     clock = Clock()

@@ -34,7 +34,7 @@ def refuse_all(solution: ModuleType, cases: list[tuple[bytes, str]], status: int
 # --- well-formed heads ------------------------------------------------------------------
 
 
-@points(2)
+@points(1)
 @group("valid")
 def test_a_simple_get(solution: ModuleType) -> None:
     got = solution.parse_request_head(
@@ -71,7 +71,7 @@ def test_bare_lf_and_a_leading_empty_line(solution: ModuleType) -> None:
     )
 
 
-@points(2)
+@points(1)
 @group("valid")
 def test_where_the_body_ends(solution: ModuleType) -> None:
     post = solution.parse_request_head(
