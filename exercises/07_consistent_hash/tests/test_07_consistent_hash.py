@@ -135,9 +135,10 @@ def test_bad_arguments_refused(solution: ModuleType) -> None:
 def test_virtual_nodes_spread_the_keys(solution: ModuleType) -> None:
     ring = solution.HashRing(["a", "b", "c", "d"])  # 160 points each
     shares = {n: c / len(KEYS) for n, c in Counter(owners(ring, KEYS).values()).items()}
+    rounded = {n: round(s, 3) for n, s in shares.items()}
     assert len(shares) == 4 and all(0.17 < s < 0.33 for s in shares.values()), (
         f"with 160 virtual nodes each of 4 nodes should own about a quarter of the keys; "
-        f"shares were { ({n: round(s, 3) for n, s in shares.items()}) }"
+        f"shares were {rounded}"
     )
 
 
