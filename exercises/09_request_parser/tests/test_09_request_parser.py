@@ -23,7 +23,15 @@ def refused(solution: ModuleType, data: bytes, status: int, why: str, **limits: 
     except solution.ParseError as error:
         assert error.status == status, f"{why}: the status must be {status}, not {error.status}"
         return
-    raise AssertionError(f"{why}: must be refused with {status}, but was accepted as {result}")
+    raise AssertionError(
+        f"{why}: must be refused with {status}, but was accepted as {shown(result)}"
+    )
+
+
+def shown(head: object) -> str:
+    """What the student's parser returned, readable even without a __repr__."""
+    parts = [f"{name}={getattr(head, name, '?')!r}" for name in ("method", "headers", "body")]
+    return f"RequestHead({', '.join(parts)})"
 
 
 def refuse_all(solution: ModuleType, cases: list[tuple[bytes, str]], status: int = 400) -> None:
