@@ -143,6 +143,12 @@ def test_a_command_without_the_port_placeholder_is_refused() -> None:
     assert "must contain {port}" in results[0].message
 
 
+def test_a_program_that_does_not_exist_gets_a_clear_message() -> None:
+    results = run_capstone("no-such-proxy-program {port}")
+    assert score(results) == 0
+    assert "could not be started" in results[0].message, results[0].message
+
+
 @posix_only
 def test_placeholders_are_filled_per_word_without_a_shell() -> None:
     proxy = StudentProxy(

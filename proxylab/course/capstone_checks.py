@@ -193,14 +193,14 @@ def stuck_origin(ctx: Context) -> None:
     """A request to an origin that never answers does not block another client."""
     with BlackHole() as hole, Conversation(ctx.proxy, ctx.timeout) as stuck:
         stuck.send(request_bytes(f"{hole.url}/never", f"127.0.0.1:{hole.address[1]}"))
-        _second_client(ctx, "while another client waits for an origin that never answers")
+        _second_client(ctx, "while another client was waiting for an origin that never answers")
 
 
 def idle_client(ctx: Context) -> None:
     """A client that connects and sends half a request does not block another client."""
     with Conversation(ctx.proxy, ctx.timeout) as idle:
         idle.send(b"GET http://127.0")
-        _second_client(ctx, "while another client has sent only half a request line")
+        _second_client(ctx, "while another client had sent only half a request line")
 
 
 def _second_client(ctx: Context, situation: str) -> None:
@@ -244,7 +244,7 @@ def large_not_cached(ctx: Context) -> None:
     """An object above the limit is fetched anew every time (checked with the cache test)."""
     if not ctx.notes.get("cache works"):
         raise CheckFailed(
-            "Not counted: the proxy did not answer from its cache (see cache test above), so "
+            "Not counted: the proxy did not answer from its cache (see served_from_cache), so "
             "not caching the large object proves nothing yet."
         )
     if ctx.notes.get("big cached"):
