@@ -64,6 +64,13 @@ def add_parser(subparsers: Any) -> None:
         help="block requests matching PATTERN, e.g. '*.social.test' (repeatable)",
     )
     add(
+        "--block-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="block every pattern listed in PATH, one a line, # for comments (repeatable)",
+    )
+    add(
         "--allow",
         action="append",
         default=[],
@@ -126,6 +133,16 @@ def _resolve_map(items: list[str]) -> dict[str, tuple[str, int]]:
     return mapping
 
 
+def _patterns_in(path: str) -> list[str]:
+    """The patterns of a block file: one a line; blank lines and ``#`` comments are skipped."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"Cannot read --block-file {path}: {error}.") from None
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+
+
 def settings_from_args(args: argparse.Namespace) -> ForwardSettings:
     """Turn parsed flags into ``ForwardSettings`` (ConfigError explains a bad value)."""
     auth = None
@@ -134,10 +151,11 @@ def settings_from_args(args: argparse.Namespace) -> ForwardSettings:
         if not sep:
             raise ConfigError("Bad --auth: expected USER:PASSWORD.")
         auth = (user, password)
+    blocked = list(args.block) + [p for path in args.block_file for p in _patterns_in(path)]
     access = ClientAccess(tuple(args.allow_client)) if args.allow_client else ClientAccess()
     return ForwardSettings(
         privacy=PrivacyPolicy.from_names(args.privacy, args.scrub),
-        filters=FilterPolicy.from_patterns(block=args.block, allow=args.allow),
+        filters=FilterPolicy.from_patterns(block=blocked, allow=args.allow),
         access=access,
         connect_ports=frozenset(args.connect_port or [443]),
         resolve=_resolve_map(args.resolve),
@@ -158,7 +176,8 @@ def _describe(event: Event) -> str:
 
 
 def _panel_rows(args: argparse.Namespace, url: str) -> list[tuple[str, str]]:
-    filters = ", ".join([f"allow {p}" for p in args.allow] + [f"block {p}" for p in args.block])
+    blocks = args.block + [f"patterns of {path}" for path in args.block_file]
+    filters = ", ".join([f"allow {p}" for p in args.allow] + [f"block {p}" for p in blocks])
     cache = (
         "off"
         if args.cache_size == 0
