@@ -265,6 +265,11 @@ class ForwardProxy:
                 host, port, outgoing, body, framing.kind, tls=target.scheme == "https"
             )
             record.upstream_started = reply.head_received
+            # Which connection carried it (HAProxy logs it as %bi:%bp): the origin saw this
+            # address and port, so its own log can be joined with ours, never by time.
+            local_host, local_port = reply.connection.sock.getsockname()[:2]
+            record.event.extra["upstream_from"] = f"{local_host}:{local_port}"
+            record.event.extra["privacy_level"] = self.settings.privacy.level.value
             return end_to_end(reply.response), reply.body
 
         if self.cache is not None:
