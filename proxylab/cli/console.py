@@ -130,6 +130,14 @@ def _status_style(status: int) -> str:
     return "green"
 
 
+def _status_column(event: Event) -> Text:
+    """The first column: the HTTP status, or for a health change the backend's new state."""
+    if event.kind == "health":
+        state = event.note.upper() or "?"
+        return Text(f"{state:>4} ", style="red" if state == "DOWN" else "green")
+    return Text(f"{event.status:3d} ", style=_status_style(event.status))
+
+
 class EventPrinter:
     """Prints events on a console in batches from one background thread.
 
@@ -184,7 +192,7 @@ class EventPrinter:
             self.console.print(f"[dim]... {len(batch)} exchanges ({errors} with 5xx)[/dim]")
             return
         for event in batch:
-            line = Text(f"{event.status:3d} ", style=_status_style(event.status))
+            line = _status_column(event)
             line.append(self.describe(event))
             self.console.print(line, highlight=False)
 

@@ -35,6 +35,7 @@ from proxylab.lab.figures import (
     BAD,
     GOOD,
     PLAIN,
+    alt_text,
     backend_of,
     is_health,
     mark_empty,
@@ -61,11 +62,24 @@ HIT = "#2a9d8f"
 Message = tuple[int, int, str, str]
 
 
-def draw_sequence(title: str, lanes: Sequence[str], messages: Sequence[Message]) -> Figure:
-    """Lifelines for ``lanes`` and one row per message, top to bottom."""
+def draw_sequence(
+    title: str, lanes: Sequence[str], messages: Sequence[Message], caption: str = ""
+) -> Figure:
+    """Lifelines for ``lanes`` and one row per message, top to bottom.
+
+    The alt text lists every message in words, so the story reaches a screen reader too.
+    """
     size = (max(8.0, 2.2 * len(lanes)), 1.8 + 0.32 * len(messages))
     margins = (0.5, 0.45, 0.2, 1.05)  # room on top for the title and two-line lane names
-    figure, axes = new_figure(title, "participants", "time (top to bottom)", size, margins)
+    figure, axes = new_figure(
+        title, "participants", "time (top to bottom)", size, margins, caption=caption
+    )
+    names = [lane.replace("\n", " ") for lane in lanes]
+    steps = "; ".join(
+        f"{n}. {names[src]}" + (f" to {names[dst]}" if dst != src else "") + f": {label}"
+        for n, (src, dst, label, _) in enumerate(messages, 1)
+    )
+    figure.set_label(alt_text(figure, f"Sequence diagram. {steps}." if steps else ""))
     bottom = -(len(messages) + 1)
     for x in range(len(lanes)):
         axes.plot([x, x], [0, bottom], color="#bbbbbb", linewidth=1, zorder=0)
@@ -187,7 +201,18 @@ def draw_forward(events: Any, limit: int, title: str, direct: bool = False) -> F
             else _direct_messages(story)
         )
     ]
-    return draw_sequence(title, lanes, messages)
+    return draw_sequence(title, lanes, messages, FORWARD_CAPTION)
+
+
+#: what to see in each diagram
+FORWARD_CAPTION = (
+    "Read top to bottom: every arrow is a message that really happened. The friend's call "
+    "names its privacy level and what it changed; the origin's answer says which address it saw."
+)
+REVERSE_CAPTION = (
+    "Each order goes from the diner to the waiter and on to one kitchen; the diner only ever "
+    "talks to the waiter. Notes on a kitchen's line are health changes."
+)
 
 
 def _reverse_messages(event: Any, lane: Mapping[str, int]) -> list[Message]:
@@ -219,7 +244,7 @@ def draw_reverse(events: Any, limit: int, title: str) -> Figure:
     lane = {name: 2 + n for n, name in enumerate(kitchens)}
     lanes = ["diner", "waiter\n(reverse proxy)", *kitchens]
     messages = [m for event in served for m in _reverse_messages(event, lane)]
-    return draw_sequence(title, lanes, messages)
+    return draw_sequence(title, lanes, messages, REVERSE_CAPTION)
 
 
 # -- the two analogies --------------------------------------------

@@ -10,7 +10,11 @@ Layer 5 (an edge): used by ``charts`` and ``diagrams``, which both build on it.
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import re
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +27,8 @@ __all__ = [
     "BAD",
     "GOOD",
     "PLAIN",
+    "AltImage",
+    "alt_text",
     "backend_of",
     "is_health",
     "latency_of",
@@ -31,6 +37,8 @@ __all__ = [
     "record_field",
     "records_of",
     "save_all",
+    "show",
+    "whole_numbers",
 ]
 
 #: Colours for answers that went well, went badly, and plain requests.
@@ -75,22 +83,45 @@ def new_figure(
     ylabel: str,
     size: tuple[float, float] = (8, 4.5),
     margins: tuple[float, float, float, float] = (0.8, 0.6, 0.25, 0.45),
+    *,
+    caption: str = "",
 ) -> tuple[Figure, Axes]:
     """A figure with one titled, labelled axes; ``margins`` (left, bottom, right, top) in inches.
 
     Fixed margins instead of a layout engine: several times faster to save, and the same
-    chart always has the same geometry.
+    chart always has the same geometry. ``caption`` says what to see; it is printed under
+    the chart (the figure grows to make room) and starts the figure's alt text.
     """
     from matplotlib.figure import Figure
 
+    wrapped = textwrap.wrap(caption, int(_CAPTION_WIDTH * size[0] / 8)) if caption else []
+    lines = len(wrapped)
+    extra = 0.2 * lines + (0.1 if lines else 0)
+    size = (size[0], size[1] + extra)
     figure = Figure(figsize=size)
     (width, height), (left, bottom, right, top) = size, margins
+    bottom += extra
     figure.subplots_adjust(left / width, bottom / height, 1 - right / width, 1 - top / height)
     axes = figure.add_subplot()
     axes.set_title(title)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
+    if caption:
+        figure.text(0.1 / width, 0.08 / height, "\n".join(wrapped), fontsize=9, style="italic",
+                    color="#444444", va="bottom")  # fmt: skip
+    figure.set_label(f"{title}. {caption}".strip())
     return figure, axes
+
+
+#: characters of caption per line on an 8-inch-wide figure
+_CAPTION_WIDTH = 105
+
+
+def whole_numbers(axis: Any) -> None:
+    """Ticks at whole numbers only: a count of requests is never 0.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def mark_empty(axes: Axes, what: str) -> None:
@@ -109,3 +140,35 @@ def save_all(figures: Mapping[str, Figure], folder: str | Path, dpi: int = 100) 
         figure.savefig(path, dpi=dpi)
         paths.append(path)
     return paths
+
+
+# -- showing, with alt text -------------------------------------------------------------
+def alt_text(figure: Figure, details: str = "") -> str:
+    """What the figure shows, in words: title, caption (its label) and ``details``."""
+    return " ".join(part for part in (str(figure.get_label()), details) if part)
+
+
+class AltImage:
+    """A figure as an ``<img>`` with alt text, for Jupyter (``_repr_html_``) and as PNG.
+
+    Jupyter shows a bare ``Figure`` as a PNG without any text for a screen reader;
+    ``show(figure)`` gives the same picture with its description attached.
+    """
+
+    def __init__(self, figure: Figure, alt: str) -> None:
+        self.figure, self.alt = figure, alt
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self._repr_png_()).decode()
+        alt = html.escape(self.alt, quote=True)
+        return f'<img src="data:image/png;base64,{data}" alt="{alt}" title="{alt}">'
+
+
+def show(figure: Figure, alt: str | None = None) -> AltImage:
+    """Display ``figure`` in a notebook with alt text (by default ``alt_text(figure)``)."""
+    return AltImage(figure, alt if alt is not None else alt_text(figure))
