@@ -31,6 +31,7 @@ from proxylab.cli.console import (
     wait_for_ctrl_c,
 )
 from proxylab.cli.labsites import forward_hints, lab_kitchens, lab_sites, reverse_hints
+from proxylab.cli.plugins import balancer_argument, describe_balancer
 from proxylab.errors import ConfigError
 from proxylab.metrics import Event
 
@@ -58,7 +59,8 @@ def add_parser(subparsers: Any) -> None:
         help="where the waiter (reverse proxy) listens (default 127.0.0.1:8000)")  # fmt: skip
     add("--privacy", choices=["transparent", "anonymous", "elite"], default="anonymous",
         help="the friend's privacy level (default: anonymous)")  # fmt: skip
-    add("--balancer", default="round-robin", help="the waiter's balancer (default: round-robin)")
+    add("--balancer", type=balancer_argument, default="round-robin", metavar="NAME|MODULE:CLASS",
+        help="the waiter's balancer (default: round-robin), or MODULE:CLASS for your own")  # fmt: skip
     add("--seed", type=int, default=0, help="seed for the kitchens' cooking times")
     add("--quiet", action="store_true", help="print only the startup panel and errors")
 
@@ -95,7 +97,10 @@ def _rows(lab: Lab, friend: Server, waiter: Server, args: argparse.Namespace) ->
                          and not n.endswith(".test"))  # fmt: skip
     return [
         ("friend", f"{friend.url} (forward proxy, {args.privacy}, knows the lab's names)"),
-        ("waiter", f"{waiter.url} (reverse proxy, {args.balancer}, checks /health)"),
+        (
+            "waiter",
+            f"{waiter.url} (reverse proxy, {describe_balancer(args.balancer)}, checks /health)",
+        ),
         ("sites", sites),
         ("kitchens", kitchens),
     ]

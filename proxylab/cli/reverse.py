@@ -33,6 +33,7 @@ from proxylab.cli.console import (
     wait_for_ctrl_c,
 )
 from proxylab.cli.labsites import lab_kitchens, lab_sites, reverse_hints
+from proxylab.cli.plugins import balancer_argument, describe_balancer
 from proxylab.errors import ConfigError
 from proxylab.metrics import Event, EventLog
 from proxylab.net.server import Server
@@ -42,7 +43,7 @@ from proxylab.net.tls import (
     redirect_to_https,
     server_context_from_files,
 )
-from proxylab.reverse.balancers import BALANCERS, Backend
+from proxylab.reverse.balancers import BALANCERS, Backend, Balancer
 from proxylab.reverse.proxy import ReverseProxy
 from proxylab.reverse.routes import ReverseSettings, Route
 
@@ -72,9 +73,11 @@ def add_parser(subparsers: Any) -> None:
     )
     add(
         "--balancer",
-        choices=sorted(BALANCERS),
+        type=balancer_argument,
         default="round-robin",
-        help="how to pick a backend per request (default: round-robin)",
+        metavar="NAME|MODULE:CLASS",
+        help=f"how to pick a backend per request: {', '.join(sorted(BALANCERS))} "
+        "(default: round-robin), or MODULE:CLASS for your own Balancer subclass",
     )
     add("--health-check", metavar="PATH", help="probe PATH on every backend (active checks)")
     add(
@@ -127,7 +130,7 @@ def parse_backend(text: str) -> Backend:
     return Backend(host.strip("[]"), int(port_text), max(1, int(weight_text)))
 
 
-def parse_route(text: str, balancer: str) -> Route:
+def parse_route(text: str, balancer: str | Balancer) -> Route:
     """``/api=127.0.0.1:8001,127.0.0.1:8002`` -> a ``Route`` with its own balancer."""
     prefix, sep, addresses = text.partition("=")
     if not sep or not prefix.startswith("/") or not addresses:
@@ -182,7 +185,7 @@ def _panel_rows(
         ("listening", url),
         *extra,
         ("routes", "\n".join(routes)),
-        ("balancer", args.balancer),
+        ("balancer", describe_balancer(args.balancer)),
         ("health", checks),
         ("sticky", "cookie proxylab_backend" if args.sticky else "off"),
         ("hsts", proxy.settings.hsts or "off"),
