@@ -152,3 +152,10 @@ def test_the_readmes_curl_commands_work_against_the_lab() -> None:
 def test_readme_curls_are_found_in_code_blocks() -> None:
     text = "x\n```bash\nmake forward\ncurl -x http://127.0.0.1:8080 http://news.test/  # hi\n```\n"
     assert readme_curls(text) == ["curl -x http://127.0.0.1:8080 http://news.test/"]
+
+
+def test_make_forward_and_reverse_run_the_commands_tested_here() -> None:
+    """``make forward`` / ``make reverse`` start the proxies with the lab, as tested above."""
+    recipes = dict(re.findall(r"^(\w+): setup\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M))
+    assert recipes["forward"] == "$(BIN)/proxylab forward --lab"
+    assert recipes["reverse"] == "$(BIN)/proxylab reverse --lab"
