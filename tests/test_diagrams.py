@@ -108,3 +108,17 @@ def test_without_a_matching_site_record_the_diagram_says_so() -> None:
     labels = texts(diagrams.forward_sequence([forward, site]))
     assert "200 (no site record)" in labels
     assert not any("the origin saw" in t for t in labels)
+
+
+def test_a_health_change_is_a_note_never_an_order_with_status_zero() -> None:
+    order = Event(1.0, "reverse", method="GET", target="/order", status=200, upstream="a",
+                  duration=0.01)  # fmt: skip
+    health = [
+        Event(1.5, "health", kind="health", upstream="a", note="down"),
+        Event(1.6, "health", kind="health", upstream="elsewhere", note="down"),
+    ]
+    later = Event(2.0, "reverse", method="GET", target="/order", status=200, upstream="a",
+                  duration=0.01)  # fmt: skip
+    labels = texts(diagrams.reverse_sequence([order, *health, later]))
+    assert "a down" in labels
+    assert not any(label.startswith("0") or " 0 " in label for label in labels)

@@ -218,7 +218,9 @@ REVERSE_CAPTION = (
 def _reverse_messages(event: Any, lane: Mapping[str, int]) -> list[Message]:
     """One order through the waiter, or a health change noted on the kitchen's lane."""
     kitchen = lane.get(backend_of(event))
-    if is_health(event) and kitchen is not None:
+    if is_health(event):  # a note on the kitchen's own line; never an order with status 0
+        if kitchen is None:
+            return []
         note = str(get(event, "note"))
         return [(kitchen, kitchen, f"{backend_of(event)} {note}", BAD if "down" in note else HIT)]
     status = get(event, "status")
