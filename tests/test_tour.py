@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import struct
@@ -11,9 +12,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from subprocesses import ROOT, OutputReader
 
 from proxylab.cli import main
+from proxylab.cli.tour import wait_for_enter
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXPECTED = {
@@ -60,13 +63,6 @@ def test_the_tour_runs_and_saves_its_charts(
     for heading in ("Privacy", "Filtering", "Caching", "Load balancing", "Failover", "TLS"):
         assert heading in printed
     assert "Tour done in" in printed
-
-
-def test_the_tour_ends_by_saying_where_to_go_next(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["tour", "--output", str(tmp_path)]) == 0
-    printed = capsys.readouterr().out
     assert "Where next" in printed and "make lab" in printed and "exercises/" in printed
     assert printed.index("Tour done in") < printed.index("Where next")
     assert "Press Enter" not in printed  # the default never waits
@@ -101,12 +97,9 @@ def test_step_mode_waits_for_enter_before_each_next_panel(tmp_path: Path) -> Non
     assert "Where next" in output.seen
 
 
-def test_step_mode_runs_on_when_input_ends(tmp_path: Path) -> None:
+def test_step_mode_runs_on_when_input_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     """A closed stdin (a pipe with nothing in it) never leaves --step waiting."""
-    done = subprocess.run(
-        [sys.executable, "-m", "proxylab", "tour", "--step", "--output", str(tmp_path)],
-        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-        env=dict(os.environ, COLUMNS="120", NO_COLOR="1"),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.count("Press Enter") == 1 and "Where next" in done.stdout
+    console = Console(file=io.StringIO())
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
+    assert wait_for_enter(console) is True  # Enter: go on pausing
+    assert wait_for_enter(console) is False  # end of input: run on without pauses

@@ -48,7 +48,7 @@ from proxylab.metrics import Event
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["STEPS", "add_parser", "run"]
+__all__ = ["STEPS", "add_parser", "run", "wait_for_enter", "where_next"]
 
 Figures = dict[str, "Figure"]
 Step = Callable[[Lab, Console], Figures]
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         for number, step in enumerate(STEPS, 1):
             figures.update(step(lab, console))
             if step_by_step and number < len(STEPS):
-                step_by_step = _wait_for_enter(console)
+                step_by_step = wait_for_enter(console)
     paths = save_all(figures, Path(args.output))
     listing = "\n".join(f"  {path}" for path in paths)
     elapsed = time.monotonic() - started
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_enter(console: Console) -> bool:
+def wait_for_enter(console: Console) -> bool:
     """Wait for Enter; False when input has ended (a closed pipe), so the tour runs on."""
     console.print("[dim]Press Enter for the next panel (Ctrl-C ends the tour) ...[/dim]")
     return sys.stdin.readline() != ""
