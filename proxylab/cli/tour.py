@@ -59,7 +59,10 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "tour",
         help="a live walk-through: privacy, filtering, caching, balancing, failover, TLS",
-        description="Start the lab and both proxies and show, live, what proxies do.",
+        description=(
+            "Start the lab and both proxies and show, live, what proxies do: seven panels and "
+            "a last one on where to go next, in under ten seconds (--step: at your pace)."
+        ),
     )
     parser.add_argument("--output", default="tour-output", metavar="DIR",
                         help="folder for the charts (default: ./tour-output)")  # fmt: skip

@@ -250,7 +250,8 @@ def backend_timeline(
         colour = BAD if "down" in note else "#2a9d8f"
         axes.axvline(x, color=colour, linestyle="--", linewidth=1)
         axes.annotate(f"{backend_of(event)} {note}", (x, 1), xycoords=("data", "axes fraction"),
-                      rotation=90, va="top", ha="right", fontsize=8, color=colour)  # fmt: skip
+                      rotation=90, va="top", ha="right", fontsize=8, color=colour,
+                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})  # fmt: skip
     axes.set_xlim(0, end - start)
     axes.set_ylim(bottom=0)
     _legend(axes, "backend")
