@@ -13,7 +13,7 @@ import pytest
 matplotlib.use("Agg")
 
 from proxylab.lab import charts, diagrams  # noqa: E402
-from proxylab.lab.lab import Lab  # noqa: E402
+from proxylab.lab.lab import Lab, wait_until  # noqa: E402
 from proxylab.lab.loadgen import run_load  # noqa: E402
 
 
@@ -103,9 +103,8 @@ def test_sequence_alt_text_tells_the_story_in_words(count: int) -> None:
         client = lab.client(via_proxy=lab.forward_proxy("elite"))
         for _ in range(count):
             client.get("http://news.test/whoami")
-        assert lab.events.snapshot("forward")
+        assert wait_until(lambda: len(lab.events.snapshot("forward")) == count)
         events = lab.events.snapshot()
     alt = charts.alt_text(diagrams.forward_sequence(events, limit=count))
-    assert alt.count("friend (forward proxy) to restaurant (origin site): elite: GET /whoami") in (
-        count,
-    )
+    told = "friend (forward proxy) to restaurant (origin site): elite: GET /whoami"
+    assert alt.count(told) == count

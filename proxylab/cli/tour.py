@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from proxylab.cli.coursemap import where_next
 from proxylab.forward.patterns import SCHOOL_SOCIAL_MEDIA
 from proxylab.lab import charts, diagrams
 from proxylab.lab.figures import save_all
@@ -48,7 +49,7 @@ from proxylab.metrics import Event
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["STEPS", "add_parser", "run", "wait_for_enter", "where_next"]
+__all__ = ["STEPS", "add_parser", "run", "wait_for_enter"]
 
 Figures = dict[str, "Figure"]
 Step = Callable[[Lab, Console], Figures]
@@ -371,34 +372,6 @@ def _tls_lesson(seen: dict[str, str]) -> str:
         "The waiter holds the certificate and decrypts; the kitchen gets plain HTTP from the "
         f"waiter's address, and from the waiter's headers it learns {learned}."
     )
-
-
-# -- where next ----------------------------------------------------------------------------
-def _notebooks() -> list[str]:
-    """The course's notebooks, when the tour runs in a clone of the repository."""
-    for folder in (Path("notebooks"), Path(__file__).resolve().parents[2] / "notebooks"):
-        found = sorted(path.stem for path in folder.glob("[0-9][0-9]_*.ipynb"))
-        if found:
-            return found
-    return []
-
-
-def where_next(console: Console) -> None:
-    """The last panel: the course map, the notebooks 00-12 and the exercises beside them."""
-    table = _table("next", "what")
-    table.add_row("1. make lab", "JupyterLab on notebooks/ (it prints the URL to open)")
-    table.add_row("2. 00_welcome", "the two proxies in ten minutes, live")
-    table.add_row("3. 01 ... 12", "one notebook per idea, in order: the friend (forward proxy: "
-                  "privacy, filtering, caching), then the waiter (reverse proxy: balancers, "
-                  "health, failover, TLS)")  # fmt: skip
-    table.add_row("4. exercises/", "graded exercises: each NN_topic folder has a task, a "
-                  "starter file and its tests; the notebook of the same number prepares it")  # fmt: skip
-    table.add_row("anytime", "proxylab lab: the sites, kitchens and both proxies, for curl")
-    found = _notebooks()
-    if found:
-        table.add_row("notebooks here", ", ".join(found))
-    lesson = "The course map in README.md lists every notebook with its exercise."
-    _panel(console, "Where next: the course", table, lesson)
 
 
 #: The steps in order; each prints a panel and returns the charts it drew.

@@ -42,6 +42,7 @@ from proxylab.lab.figures import (
     BAD,
     alt_text,
     backend_of,
+    count_per_slice,
     is_health,
     latency_of,
     mark_empty,
@@ -88,35 +89,6 @@ def _said(caption: str | None, default: str) -> str:
 def _legend(axes: Axes, title: str | None = None) -> None:
     """The legend outside the plot, on the right: it never hides a bar or a line."""
     axes.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-
-
-def _slices(begin: float, end: float, width: float | None) -> tuple[int, float]:
-    """How many equal slices cover ``begin``..``end`` exactly, and their width.
-
-    About 40 unless ``width`` is given; the width is then adjusted so that the slices
-    end where the run ends: no last slice is only partly covered by the run.
-    """
-    span = max(end - begin, 1e-9)
-    wanted = width or max(span / 40, 0.05)
-    count = max(1, round(span / wanted))
-    return count, span / count
-
-
-def _per_bin(
-    rows: Sequence[Any], key: Any, width: float | None, start: float | None = None
-) -> tuple[float, float, dict[str, list[int]]]:
-    """Count ``rows`` per equal time slice, per ``key(row)``.
-
-    Returns the start time, the slice width and ``{key: counts per slice}``.
-    """
-    times = [float(record_field(r, "time")) for r in rows]
-    start = min(times) if start is None else start
-    count, width = _slices(start, max(times), width)
-    counts: dict[str, list[int]] = {}
-    for row, when in zip(rows, times, strict=True):
-        slices = counts.setdefault(str(key(row)), [0] * count)
-        slices[min(count - 1, int((when - start) / width))] += 1
-    return start, width, counts
 
 
 def _grouped_bars(axes: Axes, categories: list[str], series: dict[str, list[float]]) -> None:
@@ -239,7 +211,7 @@ def backend_timeline(
         return figure
     begin = min(float(record_field(r, "time")) for r in rows)
     end = max(float(record_field(r, "time")) for r in rows)
-    start, width, counts = _per_bin(rows, backend_of, bin_seconds, begin)
+    start, width, counts = count_per_slice(rows, backend_of, bin_seconds, begin)
     for backend, slices in sorted(counts.items()):
         middles = [(i + 0.5) * width for i in range(len(slices))]
         axes.plot(middles, [n / width for n in slices], label=backend)
@@ -313,7 +285,7 @@ def cache_timeline(
     )
     seen: set[str] = set()
     for n, (label, rows) in enumerate(phases):
-        start, step, counts = _per_bin(rows, lambda r: record_field(r, "cache"), width)
+        start, step, counts = count_per_slice(rows, lambda r: record_field(r, "cache"), width)
         offset = start - origin
         lefts = [offset + i * step for i in range(len(next(iter(counts.values()))))]
         _stack(axes, lefts, step, counts, seen)

@@ -1,9 +1,13 @@
-"""Figure plumbing shared by the charts and the sequence diagrams: reading records, blank figures.
+"""Figure plumbing shared by the charts and the sequence diagrams: records, slices, figures.
 
 A record is an ``Event`` (from a proxy, the lab or ``run_load``), a plain row dict, or a
 row of the simulator; ``record_field`` reads a field from any of them, so a chart never
-cares where its numbers came from. ``new_figure`` makes a titled, labelled figure with
-fixed margins (no ``pyplot``, no global state), and ``save_all`` writes figures as PNGs.
+cares where its numbers came from. ``time_slices``/``count_per_slice`` cut a run into
+equal slices that end where the run ends (a last, partly covered slice would show a drop
+that never happened). ``new_figure`` makes a titled, labelled figure with fixed margins
+(no ``pyplot``, no global state) and an optional caption that says what to see; the title
+and caption become the figure's alt text, which ``show`` attaches to the image a notebook
+displays. ``save_all`` writes figures as PNGs.
 
 Layer 5 (an edge): used by ``charts`` and ``diagrams``, which both build on it.
 """
@@ -15,7 +19,7 @@ import html
 import io
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +34,7 @@ __all__ = [
     "AltImage",
     "alt_text",
     "backend_of",
+    "count_per_slice",
     "is_health",
     "latency_of",
     "mark_empty",
@@ -38,6 +43,7 @@ __all__ = [
     "records_of",
     "save_all",
     "show",
+    "time_slices",
     "whole_numbers",
 ]
 
@@ -74,6 +80,36 @@ def is_health(record: Any) -> bool:
     return bool(
         record_field(record, "kind") == "health" or record_field(record, "source") == "health"
     )
+
+
+# -- time slices --------------------------------------------------------------------------
+def time_slices(begin: float, end: float, width: float | None) -> tuple[int, float]:
+    """How many equal slices cover ``begin``..``end`` exactly, and their width.
+
+    About 40 unless ``width`` is given; the width is then adjusted so that the slices
+    end where the run ends: no last slice is only partly covered by the run.
+    """
+    span = max(end - begin, 1e-9)
+    wanted = width or max(span / 40, 0.05)
+    count = max(1, round(span / wanted))
+    return count, span / count
+
+
+def count_per_slice(
+    rows: Sequence[Any], key: Any, width: float | None, start: float | None = None
+) -> tuple[float, float, dict[str, list[int]]]:
+    """Count ``rows`` per equal time slice, per ``key(row)``.
+
+    Returns the start time, the slice width and ``{key: counts per slice}``.
+    """
+    times = [float(record_field(r, "time")) for r in rows]
+    start = min(times) if start is None else start
+    count, width = time_slices(start, max(times), width)
+    counts: dict[str, list[int]] = {}
+    for row, when in zip(rows, times, strict=True):
+        slices = counts.setdefault(str(key(row)), [0] * count)
+        slices[min(count - 1, int((when - start) / width))] += 1
+    return start, width, counts
 
 
 # -- figure plumbing ----------------------------------------------------------------------
