@@ -90,6 +90,10 @@ def test_reverse_with_the_lab_prints_commands_that_work() -> None:
         commands = tried(output.seen)
         assert len(commands) == 2
         answers = [curl(command) for command in commands]
+        status = re.search(r"status\s+(http://\S+/proxylab/status)", output.seen)
+        assert status is not None
+        page = curl(f"curl {status.group(1)}")  # the status page the panel names
+    assert "kitchen-a" in page and "kitchen-c" in page
     assert '"kitchen": "kitchen-' in answers[0]
     assert "x-kitchen: kitchen-" in answers[1].lower()
     assert "kitchen-a, kitchen-b, kitchen-c" in output.seen
