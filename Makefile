@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml
 tour: setup
 	$(BIN)/proxylab tour
 
+## the friend on 127.0.0.1:8080 with the lab's demo sites (news.test ...); its panel prints curl lines
 forward: setup
-	$(BIN)/proxylab forward
+	$(BIN)/proxylab forward --lab
 
+## the waiter on 127.0.0.1:8000 in front of three lab kitchens; its panel prints curl lines
 reverse: setup
-	$(BIN)/proxylab reverse --backend 127.0.0.1:9001 127.0.0.1:9002
+	$(BIN)/proxylab reverse --lab
 
 ## the whole check: lint, types, tests (this is what CI runs)
 check: setup lint test
@@ -37,10 +39,16 @@ lint: setup
 test: setup
 	$(BIN)/python -m pytest
 
-## JupyterLab on notebooks/ (installs it on first use)
+## JupyterLab on notebooks/ (installs it on first use), on a free port, as root too; prints the URL
 lab: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,notebook]'
-	$(BIN)/jupyter lab notebooks/
+	@$(BIN)/python -c 'import secrets, socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1], secrets.token_hex(16))' > $(VENV)/.lab-address
+	@port=$$(cut -d' ' -f1 $(VENV)/.lab-address); token=$$(cut -d' ' -f2 $(VENV)/.lab-address); \
+	root=$$([ "$$(id -u 2>/dev/null)" = 0 ] && echo --allow-root); \
+	echo; echo "  JupyterLab on notebooks/: open http://127.0.0.1:$$port/lab?token=$$token"; \
+	echo "  (start with 00_welcome.ipynb; Ctrl-C here stops it)"; echo; \
+	exec $(BIN)/jupyter lab notebooks/ --no-browser --ServerApp.ip=127.0.0.1 \
+		--ServerApp.port=$$port --ServerApp.port_retries=0 --IdentityProvider.token=$$token $$root
 
 bench: setup
 	$(BIN)/python bench/bench_forward.py

@@ -14,9 +14,9 @@ use it for anything but a benchmark origin.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import socket
-import sys
 import threading
 
 
@@ -64,7 +64,11 @@ def serve(client: socket.socket, origin_port: int) -> None:
 
 
 def main() -> None:
-    listen_port, origin_port = int(sys.argv[1]), int(sys.argv[2])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("listen_port", type=int, help="port to listen on (127.0.0.1)")
+    parser.add_argument("origin_port", type=int, help="port of the origin (127.0.0.1)")
+    args = parser.parse_args()
+    listen_port, origin_port = args.listen_port, args.origin_port
     listener = socket.create_server(("127.0.0.1", listen_port), backlog=1024)
     with contextlib.suppress(KeyboardInterrupt):
         while True:

@@ -9,7 +9,7 @@ only (``records=False``). Prints figures; asserts nothing about time.
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 from proxylab.lab.simulate import SimBackend, simulate
@@ -25,7 +25,10 @@ def kitchens() -> list[SimBackend]:
 
 
 def main() -> None:
-    requests = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("requests", nargs="?", type=int, default=1_000_000,
+                        help="simulated requests per balancer (default 1,000,000)")  # fmt: skip
+    requests = parser.parse_args().requests
     print(f"{requests:,} simulated requests per balancer, 8 backends, 800 requests/s offered")
     print(f"{'balancer':<18} {'wall s':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>9}")
     for name in BALANCERS:

@@ -11,12 +11,13 @@ framing fields, so we time ``HeadParser.feed`` alone and ``feed`` plus
 
 from __future__ import annotations
 
+import argparse
 import timeit
 from collections.abc import Callable
 
 import h11
 
-from proxylab.http import wire
+from proxylab.http import framing, wire
 from proxylab.http.messages import Request, Response
 
 REQUEST = (
@@ -63,7 +64,7 @@ def wire_request() -> object:
 def wire_request_framed() -> object:
     request = wire.HeadParser("request").feed(REQUEST)
     assert isinstance(request, Request)
-    return wire.request_framing(request)
+    return framing.request_framing(request)
 
 
 def wire_response() -> object:
@@ -73,7 +74,7 @@ def wire_response() -> object:
 def wire_response_framed() -> object:
     response = wire.HeadParser("response").feed(RESPONSE)
     assert isinstance(response, Response)
-    return wire.response_framing(response, "GET")
+    return framing.response_framing(response, "GET")
 
 
 def h11_request() -> object:
@@ -131,6 +132,7 @@ def best_times(rounds: int = 15, budget: float = 0.02) -> list[float]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     for name, head in (("request", REQUEST), ("response", RESPONSE)):
         fields = head.count(b"\r\n") - 2
         print(f"{name} head: {len(head)} bytes, {fields} fields")

@@ -413,3 +413,14 @@ def comparison_row(
         f"{ratio(proxied.requests_per_second, direct.requests_per_second):>5}"
         + (f"  errors {proxied.errors}" if proxied.errors else "")
     )
+
+
+if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(
+        description="Shared helpers of the benchmark scripts (origin, load, pinning); not a "
+        "benchmark itself: run bench/bench_forward.py, bench_reverse.py, bench_simulate.py or "
+        "bench_wire.py (each answers --help). Details: bench/README.md."
+    ).parse_args()
+    print("harness.py is imported by the benchmark scripts; see --help.")

@@ -1,7 +1,8 @@
 """The ``proxylab`` command: one sub-command per job, each in its own module.
 
-``proxylab forward`` runs the forward proxy, ``proxylab reverse`` the reverse proxy,
-``proxylab tour`` the terminal walk-through and ``proxylab grade`` the exercises' grader.
+``proxylab lab`` starts the demo sites, kitchens and both proxies, ``proxylab forward`` runs
+the forward proxy, ``proxylab reverse`` the reverse proxy, ``proxylab tour`` the terminal
+walk-through and ``proxylab grade`` the exercises' grader.
 Each sub-command module offers ``add_parser(subparsers)`` and ``run(args) -> int``; this
 module only wires them together, so adding a command never touches the others.
 
@@ -16,10 +17,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from proxylab.cli.console import INSTALL_LAB
+
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: sub-command name -> module under proxylab.cli that implements it
 COMMANDS: dict[str, str] = {
+    "lab": "proxylab.cli.lab",
     "forward": "proxylab.cli.forward",
     "grade": "proxylab.cli.grade",
     "reverse": "proxylab.cli.reverse",
@@ -80,14 +84,14 @@ class _NeedsExtra:
 
     def add_parser(self, subparsers: Any) -> None:
         parser = subparsers.add_parser(
-            self.command, help="(needs: pip install 'proxylab[lab]')", add_help=False
+            self.command, help=f"(needs the lab extra: {INSTALL_LAB})", add_help=False
         )
         parser.add_argument("rest", nargs=argparse.REMAINDER)
 
     def run(self, args: argparse.Namespace) -> int:
         print(
             f"proxylab {self.command} needs the lab extra ({self.missing} is not installed): "
-            "pip install 'proxylab[lab]'",
+            f"{INSTALL_LAB}",
             file=sys.stderr,
         )
         return 2

@@ -12,10 +12,11 @@ Layer 5 (an edge).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 
 from rich.console import Console
@@ -28,14 +29,19 @@ from proxylab.errors import ConfigError
 from proxylab.metrics import Event
 
 __all__ = [
+    "INSTALL_LAB",
     "EventPrinter",
     "add_server_flags",
     "parse_size",
     "port_argument",
     "print_error",
     "startup_panel",
+    "stop_on_signals",
     "wait_for_ctrl_c",
 ]
+
+#: How to get the lab extra, installed from PyPI or working in a clone of the repository.
+INSTALL_LAB = "pip install 'proxylab[lab]' (in a clone of the repository: pip install -e '.[lab]')"
 
 _UNITS = {
     "": 1,
@@ -124,6 +130,14 @@ def _status_style(status: int) -> str:
     return "green"
 
 
+def _status_column(event: Event) -> Text:
+    """The first column: the HTTP status, or for a health change the backend's new state."""
+    if event.kind == "health":
+        state = event.note.upper() or "?"
+        return Text(f"{state:>4} ", style="red" if state == "DOWN" else "green")
+    return Text(f"{event.status:3d} ", style=_status_style(event.status))
+
+
 class EventPrinter:
     """Prints events on a console in batches from one background thread.
 
@@ -178,9 +192,25 @@ class EventPrinter:
             self.console.print(f"[dim]... {len(batch)} exchanges ({errors} with 5xx)[/dim]")
             return
         for event in batch:
-            line = Text(f"{event.status:3d} ", style=_status_style(event.status))
+            line = _status_column(event)
             line.append(self.describe(event))
             self.console.print(line, highlight=False)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """While the body runs, Ctrl-C (SIGINT) or SIGTERM only sets ``stop``.
+
+    Taken before the startup panel is printed: whoever acts on the panel (a person, or a
+    test) may press Ctrl-C at once, and the command still stops cleanly with exit code 0.
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def wait_for_ctrl_c(stop: threading.Event) -> None:

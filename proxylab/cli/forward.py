@@ -2,11 +2,14 @@
 
 The flags map one to one onto ``ForwardSettings`` and ``HttpCache``; the startup panel
 repeats the policy in force so a student can see what the proxy will do before using it.
+``--lab`` also starts the lab's demo sites and lets the proxy dial them by name, so the
+``curl`` lines the panel prints work as printed (``.test`` names resolve nowhere else).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import threading
 from typing import Any
 
@@ -21,8 +24,10 @@ from proxylab.cli.console import (
     print_error,
     size_argument,
     startup_panel,
+    stop_on_signals,
     wait_for_ctrl_c,
 )
+from proxylab.cli.labsites import forward_hints, lab_rows, lab_sites
 from proxylab.errors import ConfigError
 from proxylab.forward.access import ClientAccess
 from proxylab.forward.accesslog import AccessLog
@@ -121,6 +126,11 @@ def add_parser(subparsers: Any) -> None:
         metavar="SIZE",
         help="largest response the cache stores (default 1MB)",
     )
+    add(
+        "--lab",
+        action="store_true",
+        help="also start the lab's demo sites (news.test, social.test ...) and reach them by name",
+    )
 
 
 def _resolve_map(items: list[str]) -> dict[str, tuple[str, int]]:
@@ -194,14 +204,24 @@ def _panel_rows(args: argparse.Namespace, url: str) -> list[tuple[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the proxy, print the panel and events, stop cleanly on Ctrl-C."""
+    """Start the proxy (with the lab's sites if ``--lab``), print the panel and events."""
     console = Console()
+    if not getattr(args, "lab", False):
+        return _run(args, console, None)
+    with lab_sites(console) as lab:
+        return 2 if lab is None else _run(args, console, lab)
+
+
+def _run(args: argparse.Namespace, console: Console, lab: Any) -> int:
+    """Serve until Ctrl-C; ``lab`` (a started ``Lab`` or None) lends its names to dial."""
     try:
         settings = settings_from_args(args)
         address = parse_host_port(args.listen)
     except ConfigError as error:
         print_error(console, error.message)
         return 2
+    if lab is not None:  # the lab's names first; an explicit --resolve still wins
+        settings = dataclasses.replace(settings, resolve={**lab.resolver, **settings.resolve})
     events = EventLog(capacity=10_000)
     cache = HttpCache(args.cache_size, args.max_object_size) if args.cache_size > 0 else None
     proxy = ForwardProxy(settings, cache=cache, events=events)
@@ -217,9 +237,10 @@ def run(args: argparse.Namespace) -> int:
         print_error(console, f"cannot listen on {args.listen}: {error.strerror}")
         return 1
     stop = threading.Event()
-    with server:
-        hint = f"curl -x {server.url} http://example.test/"
-        console.print(startup_panel("proxylab forward proxy", _panel_rows(args, server.url), hint))
+    with server, stop_on_signals(stop):
+        hint = forward_hints(server.url, with_lab=lab is not None)
+        rows = _panel_rows(args, server.url) + lab_rows(lab)
+        console.print(startup_panel("proxylab forward proxy", rows, hint))
         printer.start()
         wait_for_ctrl_c(stop)
     printer.stop()

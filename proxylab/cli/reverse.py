@@ -2,7 +2,8 @@
 
 The flags map onto ``Route``, ``ReverseSettings`` and the TLS helpers; the startup panel
 repeats the routes, the balancer and the checks in force, with the real bound address
-(``--listen 127.0.0.1:0`` picks a free port). ``--dashboard`` replaces the event lines by
+(``--listen 127.0.0.1:0`` picks a free port); ``--lab`` opens three lab kitchens to stand
+behind it, so there is something to balance. ``--dashboard`` replaces the event lines by
 a live table of per-backend statistics, the terminal cousin of HAProxy's stats page.
 
 Layer 5 (an edge).
@@ -31,6 +32,8 @@ from proxylab.cli.console import (
     startup_panel,
     wait_for_ctrl_c,
 )
+from proxylab.cli.labsites import lab_kitchens, lab_sites, reverse_hints
+from proxylab.cli.plugins import balancer_argument, describe_balancer
 from proxylab.errors import ConfigError
 from proxylab.metrics import Event, EventLog
 from proxylab.net.server import Server
@@ -40,7 +43,7 @@ from proxylab.net.tls import (
     redirect_to_https,
     server_context_from_files,
 )
-from proxylab.reverse.balancers import BALANCERS, Backend
+from proxylab.reverse.balancers import BALANCERS, Backend, Balancer
 from proxylab.reverse.proxy import ReverseProxy
 from proxylab.reverse.routes import ReverseSettings, Route
 
@@ -70,9 +73,11 @@ def add_parser(subparsers: Any) -> None:
     )
     add(
         "--balancer",
-        choices=sorted(BALANCERS),
+        type=balancer_argument,
         default="round-robin",
-        help="how to pick a backend per request (default: round-robin)",
+        metavar="NAME|MODULE:CLASS",
+        help=f"how to pick a backend per request: {', '.join(sorted(BALANCERS))} "
+        "(default: round-robin), or MODULE:CLASS for your own Balancer subclass",
     )
     add("--health-check", metavar="PATH", help="probe PATH on every backend (active checks)")
     add(
@@ -97,6 +102,11 @@ def add_parser(subparsers: Any) -> None:
     )
     add("--hsts", action="store_true", help="send Strict-Transport-Security on HTTPS responses")
     add("--dashboard", action="store_true", help="show a live table of backends instead of events")
+    add(
+        "--lab",
+        action="store_true",
+        help="also open three lab kitchens (two quick, one slow) and use them as backends",
+    )
 
 
 def parse_backend(text: str) -> Backend:
@@ -120,7 +130,7 @@ def parse_backend(text: str) -> Backend:
     return Backend(host.strip("[]"), int(port_text), max(1, int(weight_text)))
 
 
-def parse_route(text: str, balancer: str) -> Route:
+def parse_route(text: str, balancer: str | Balancer) -> Route:
     """``/api=127.0.0.1:8001,127.0.0.1:8002`` -> a ``Route`` with its own balancer."""
     prefix, sep, addresses = text.partition("=")
     if not sep or not prefix.startswith("/") or not addresses:
@@ -141,8 +151,11 @@ def settings_from_args(args: argparse.Namespace) -> ReverseSettings:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if not args.backend and not args.route:
-        raise ConfigError("Give at least one --backend ADDR or --route PREFIX=ADDR.")
+    if not args.backend and not args.route and not getattr(args, "lab", False):
+        raise ConfigError(
+            "Give at least one --backend ADDR or --route PREFIX=ADDR, "
+            "or --lab to open three lab kitchens as backends."
+        )
     if bool(args.cert) != bool(args.key):
         raise ConfigError("--cert and --key go together.")
     if args.tls_self_signed and args.cert:
@@ -172,7 +185,7 @@ def _panel_rows(
         ("listening", url),
         *extra,
         ("routes", "\n".join(routes)),
-        ("balancer", args.balancer),
+        ("balancer", describe_balancer(args.balancer)),
         ("health", checks),
         ("sticky", "cookie proxylab_backend" if args.sticky else "off"),
         ("hsts", proxy.settings.hsts or "off"),
@@ -185,7 +198,7 @@ def _panel(
 ) -> Panel:
     cacert = next((f"--cacert {path} " for key, path in extra if key == "CA"), "")
     return startup_panel(
-        "proxylab reverse proxy", _panel_rows(args, proxy, url, extra), f"curl {cacert}{url}/"
+        "proxylab reverse proxy", _panel_rows(args, proxy, url, extra), reverse_hints(url, cacert)
     )
 
 
@@ -245,13 +258,21 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the proxy, print the panel and events (or the dashboard), stop on Ctrl-C."""
+    """Start the proxy (and lab kitchens if ``--lab``), print the panel, stop on Ctrl-C."""
     console = Console()
+    if not getattr(args, "lab", False):
+        return _run(args, console, [])
+    with lab_sites(console, sites=()) as lab:
+        return 2 if lab is None else _run(args, console, lab_kitchens(lab))
+
+
+def _run(args: argparse.Namespace, console: Console, kitchens: list[Backend]) -> int:
+    """Serve until Ctrl-C; ``kitchens`` (from ``--lab``) join the ``--backend`` list."""
     try:
         _check(args)
         address = parse_host_port(args.listen)
         routes = [parse_route(r, args.balancer) for r in args.route]
-        backends = [parse_backend(b) for b in args.backend]
+        backends = [parse_backend(b) for b in args.backend] + kitchens
         settings = settings_from_args(args)
     except ConfigError as error:
         print_error(console, error.message)

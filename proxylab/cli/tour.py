@@ -9,10 +9,15 @@ one panel at a time, real requests and what each side saw:
 4. caching: a miss, a hit, a revalidation, the speed-up, and the hit ratio per cache size;
 5. load balancing: how four balancers spread the same orders over three kitchens;
 6. failover: a kitchen closes and reopens during traffic, and no diner notices;
-7. TLS termination: HTTPS up to the waiter, plain HTTP in the kitchen.
+7. TLS termination: HTTPS up to the waiter, plain HTTP in the kitchen;
+
+and a last panel says where to go next: the notebooks and the exercises.
 
 Every chart it draws is saved as a PNG in ``--output`` (default ``./tour-output``). The
-tour takes about fifteen seconds, needs no network and leaves nothing running.
+tour runs straight through in under ten seconds (what CI and a pipe want; about five on
+an idle laptop);
+``--step`` waits for Enter after each panel, so a person can read it. It needs no network
+and leaves nothing running.
 
 Layer 5 (an edge).
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +37,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from proxylab.cli.coursemap import where_next
 from proxylab.forward.patterns import SCHOOL_SOCIAL_MEDIA
 from proxylab.lab import charts, diagrams
 from proxylab.lab.figures import save_all
@@ -42,7 +49,7 @@ from proxylab.metrics import Event
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["STEPS", "add_parser", "run"]
+__all__ = ["STEPS", "add_parser", "run", "wait_for_enter"]
 
 Figures = dict[str, "Figure"]
 Step = Callable[[Lab, Console], Figures]
@@ -53,26 +60,45 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "tour",
         help="a live walk-through: privacy, filtering, caching, balancing, failover, TLS",
-        description="Start the lab and both proxies and show, live, what proxies do.",
+        description=(
+            "Start the lab and both proxies and show, live, what proxies do: seven panels and "
+            "a last one on where to go next, in under ten seconds (--step: at your pace)."
+        ),
     )
     parser.add_argument("--output", default="tour-output", metavar="DIR",
                         help="folder for the charts (default: ./tour-output)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed for the kitchens and the load")
+    parser.add_argument("--step", action="store_true",
+                        help="wait for Enter after each panel (default: run straight through)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run every step, save the charts, print where they are; 0 on success."""
+    """Run every step, save the charts, say where to go next; 0 on success."""
     console = Console()
     started = time.monotonic()
     figures: Figures = {}
+    pace = "press Enter after each one" if args.step else "under ten seconds, no pauses"
+    console.print(
+        f"[bold]proxylab tour[/bold]: {len(STEPS)} live panels, then where to go next ({pace})."
+    )
+    step_by_step = args.step
     with Lab(seed=args.seed) as lab:
-        for step in STEPS:
+        for number, step in enumerate(STEPS, 1):
             figures.update(step(lab, console))
+            if step_by_step and number < len(STEPS):
+                step_by_step = wait_for_enter(console)
     paths = save_all(figures, Path(args.output))
     listing = "\n".join(f"  {path}" for path in paths)
     elapsed = time.monotonic() - started
     console.print(Panel(f"Charts saved:\n{listing}", title=f"Tour done in {elapsed:.1f} s"))
+    where_next(console)
     return 0
+
+
+def wait_for_enter(console: Console) -> bool:
+    """Wait for Enter; False when input has ended (a closed pipe), so the tour runs on."""
+    console.print("[dim]Press Enter for the next panel (Ctrl-C ends the tour) ...[/dim]")
+    return sys.stdin.readline() != ""
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -140,7 +166,7 @@ def privacy(lab: Lab, console: Console) -> Figures:
         "yours (X-Forwarded-For); anonymous admits a proxy (Via); elite hides even that."
     )
     _panel(console, "2. Privacy: the friend who phones the restaurant", table, lesson)
-    return {"forward_sequence": diagrams.forward_sequence(_since(lab, mark), limit=4)}
+    return {"forward_sequence": diagrams.forward_sequence(_since(lab, mark), limit=4, direct=True)}
 
 
 # -- 3. filtering --------------------------------------------------------------------------
@@ -194,18 +220,20 @@ def _workload(count: int, objects: int, seed: int) -> list[str]:
 def _cache_sizes(lab: Lab, console: Console) -> Figures:
     urls = _workload(150, 40, lab.seed)
     ratios: dict[int, float] = {}
-    records: list[Event] = []
+    runs: dict[str, list[Event]] = {}  # one run per size, each with a new, empty cache
     table = _table("cache size", "hit ratio")
     for size in (8 * 1024, 24 * 1024, 96 * 1024):
         friend = lab.forward_proxy(cache_size=size, max_object_size=4096)
         result = run_load(urls, users=1, requests=len(urls), proxy=friend.url, progress=False)
         ratios[size] = sum(r.cache == "hit" for r in result.records) / len(urls)
-        records += result.records
+        runs[f"{size // 1024} KiB cache"] = list(result.records)
         table.add_row(f"{size // 1024} KiB", f"{ratios[size]:.0%}")
     lesson = "Popular objects dominate real traffic, so even a small cache answers many requests."
     _panel(console, "4b. Bigger caches hit more (150 requests for 40 objects)", table, lesson)
     return {
-        "cache_timeline": charts.cache_timeline(records),
+        "cache_timeline": charts.cache_timeline(
+            runs, title="Cache hits and misses: the same 150 requests, three cache sizes"
+        ),
         "hit_ratio_by_cache_size": charts.hit_ratio_by_cache_size(ratios),
     }
 
@@ -324,11 +352,26 @@ def tls_termination(lab: Lab, console: Console) -> Figures:
     table.add_row("waiter -> kitchen", f"plain HTTP from {response.json()['remote_address']}")
     for name in ("x-forwarded-proto", "x-forwarded-for", "x-forwarded-host"):
         table.add_row(f"  the kitchen saw {name}", seen.get(name, "-"))
-    lesson = (
-        "The waiter holds the certificate and decrypts; the kitchen only learns 'it was HTTPS'."
-    )
+    lesson = _tls_lesson(seen)
     _panel(console, "7. TLS termination at the waiter", table, lesson)
     return {}
+
+
+def _tls_lesson(seen: dict[str, str]) -> str:
+    """What the kitchen learned, said from the fields it really received."""
+    told = [
+        f"that you used {seen['x-forwarded-proto'].upper()} (X-Forwarded-Proto)"
+        if "x-forwarded-proto" in seen else "",
+        f"your address {seen['x-forwarded-for']} (X-Forwarded-For)"
+        if "x-forwarded-for" in seen else "",
+        f"the name you asked for, {seen['x-forwarded-host']} (X-Forwarded-Host)"
+        if "x-forwarded-host" in seen else "",
+    ]  # fmt: skip
+    learned = ", ".join(part for part in told if part) or "nothing about you"
+    return (
+        "The waiter holds the certificate and decrypts; the kitchen gets plain HTTP from the "
+        f"waiter's address, and from the waiter's headers it learns {learned}."
+    )
 
 
 #: The steps in order; each prints a panel and returns the charts it drew.

@@ -113,6 +113,7 @@ class ForwardProxy:
         events: EventLog | None = None,
     ) -> None:
         self.settings = settings or ForwardSettings()
+        self._privacy_level = self.settings.privacy.level.value  # named in every event
         self.cache = cache
         self.events = events if events is not None else EventLog()
         self.pool = ConnectionPool(
@@ -273,6 +274,10 @@ class ForwardProxy:
                 host, port, outgoing, body, framing.kind, tls=target.scheme == "https"
             )
             record.upstream_started, record.connection = reply.head_received, reply.connection
+            # Which connection carried it (HAProxy logs it as %bi:%bp): the origin saw this
+            # address and port, so its own log can be joined with ours, never by time.
+            record.event.extra["upstream_from"] = reply.connection.local_address
+            record.event.extra["privacy_level"] = self._privacy_level
             return end_to_end(reply.response), reply.body
 
         if self.cache is not None:

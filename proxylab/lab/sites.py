@@ -317,6 +317,9 @@ class Site:
                 duration=duration,
                 note="; ".join(f"{n}: {v}" for n, v in headers if n.lower() in PROXY_SIGNS),
                 extra={
+                    # the connection's far end: a proxy's event names the same address and
+                    # port as its ``upstream_from``, which pairs the two records exactly
+                    "peer": f"{conn.client_address[0]}:{conn.client_address[1]}",
                     "user_agent": headers.get("user-agent", ""),
                     "cookie": headers.get("cookie", ""),
                 },

@@ -65,8 +65,8 @@ def _trustme() -> Any:
         import trustme
     except ModuleNotFoundError:
         raise ConfigError(
-            "Lab certificates need trustme: pip install 'proxylab[lab]' "
-            "(or give your own certificate and key files)."
+            "Lab certificates need trustme: pip install 'proxylab[lab]' (in a clone of the "
+            "repository: pip install -e '.[lab]'), or give your own certificate and key files."
         ) from None
     return trustme
 

@@ -97,6 +97,8 @@ class UpstreamConnection:
         self.idle_since = 0.0
         #: why the pool closed this connection instead of keeping it ("" while kept)
         self.discard_reason = ""
+        #: our end, "host:port": what the origin sees as its client (for joining logs)
+        self.local_address = _endpoint(sock.getsockname())
         self._buffer = b""
         self._timeout: float | None = None
 
@@ -216,6 +218,13 @@ class UpstreamConnection:
         self.reusable = False
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def _endpoint(name: object) -> str:
+    """``("127.0.0.3", 40112)`` -> ``"127.0.0.3:40112"`` (a Unix socket's name as it is)."""
+    if isinstance(name, tuple):
+        return f"{name[0]}:{name[1]}"
+    return str(name)
 
 
 def _theirs(parse: Callable[..., T], *args: Any) -> T:
