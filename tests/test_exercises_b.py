@@ -62,7 +62,8 @@ def grade(tmp_path: Path, *options: str, folders: list[str] = FOLDERS) -> dict[s
     assert report.exists(), f"pytest did not run:\n{done.stdout}\n{done.stderr}"
     by_folder: dict[str, Results] = {folder: {} for folder in folders}
     for nodeid, (points, passed) in json.loads(report.read_text()).items():
-        by_folder[nodeid.split("/")[1]][nodeid.rsplit("::", 1)[1]] = (points, passed)
+        folder = next(part for part in nodeid.split("/") if part in by_folder)
+        by_folder[folder][nodeid.rsplit("::", 1)[1]] = (points, passed)
     assert all(by_folder.values()), f"an exercise has no graded tests:\n{done.stdout}"
     return by_folder
 

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-points, group = pytest.mark.points, pytest.mark.group
-
 
 class ScriptedRandom(random.Random):
     """A generator whose ``randrange`` answers are given in advance (and checked)."""
@@ -53,8 +51,8 @@ def busy_threads() -> Iterator[None]:
 # --- least connections ------------------------------------------------------------------
 
 
-@points(2)
-@group("least_connections")
+@pytest.mark.points(2)
+@pytest.mark.group("least_connections")
 def test_fewest_in_flight_wins(solution: ModuleType) -> None:
     lc = solution.LeastConnections({"a": 1, "b": 1, "c": 1})
     started(lc, a=2, b=1)
@@ -63,8 +61,8 @@ def test_fewest_in_flight_wins(solution: ModuleType) -> None:
     assert lc.pick() == "b", "now a has 2, b 1, c 2 in flight: pick() must return b"
 
 
-@points(2)
-@group("least_connections")
+@pytest.mark.points(2)
+@pytest.mark.group("least_connections")
 def test_counts_follow_start_and_end(solution: ModuleType) -> None:
     lc = solution.LeastConnections({"a": 1, "b": 1})
     started(lc, a=3)
@@ -75,8 +73,8 @@ def test_counts_follow_start_and_end(solution: ModuleType) -> None:
     assert lc.in_flight("b") == 0, "an end() without a start() must not make the count negative"
 
 
-@points(1)
-@group("least_connections")
+@pytest.mark.points(1)
+@pytest.mark.group("least_connections")
 def test_unknown_backend_is_a_key_error(solution: ModuleType) -> None:
     lc = solution.LeastConnections({"a": 1})
     for call in (lc.start, lc.end, lc.in_flight):
@@ -84,8 +82,8 @@ def test_unknown_backend_is_a_key_error(solution: ModuleType) -> None:
             call("nope")
 
 
-@points(2)
-@group("ties")
+@pytest.mark.points(2)
+@pytest.mark.group("ties")
 def test_idle_pool_takes_turns(solution: ModuleType) -> None:
     lc = solution.LeastConnections({"a": 1, "b": 1, "c": 1})
     picks = [lc.pick() for _ in range(6)]
@@ -95,8 +93,8 @@ def test_idle_pool_takes_turns(solution: ModuleType) -> None:
     )
 
 
-@points(2)
-@group("ties")
+@pytest.mark.points(2)
+@pytest.mark.group("ties")
 def test_tie_scan_starts_after_previous_pick(solution: ModuleType) -> None:
     lc = solution.LeastConnections({"a": 1, "b": 1, "c": 1})
     started(lc, a=1)
@@ -107,16 +105,16 @@ def test_tie_scan_starts_after_previous_pick(solution: ModuleType) -> None:
     )
 
 
-@points(2)
-@group("weights")
+@pytest.mark.points(2)
+@pytest.mark.group("weights")
 def test_load_is_per_unit_of_weight(solution: ModuleType) -> None:
     lc = solution.LeastConnections({"a": 3, "b": 1})
     started(lc, a=2, b=1)
     assert lc.pick() == "a", "a: 2 in flight / weight 3 = 0.67 is less than b: 1 / 1 = 1.0"
 
 
-@points(2)
-@group("weights")
+@pytest.mark.points(2)
+@pytest.mark.group("weights")
 def test_shares_follow_weights(solution: ModuleType) -> None:
     lc = solution.LeastConnections({"a": 3, "b": 1, "c": 0, "d": 2})
     for _ in range(600):
@@ -127,8 +125,8 @@ def test_shares_follow_weights(solution: ModuleType) -> None:
     )
 
 
-@points(2)
-@group("weights")
+@pytest.mark.points(2)
+@pytest.mark.group("weights")
 def test_zero_weight_is_drained(solution: ModuleType) -> None:
     lc = solution.LeastConnections({"a": 0, "b": 1})
     started(lc, b=5)
@@ -137,16 +135,16 @@ def test_zero_weight_is_drained(solution: ModuleType) -> None:
     assert lc.in_flight("a") == 1, "a drained backend still counts its requests in flight"
 
 
-@points(1)
-@group("weights")
+@pytest.mark.points(1)
+@pytest.mark.group("weights")
 def test_bad_weights_refused(solution: ModuleType) -> None:
     for weights in ({"a": 0, "b": 0}, {}, {"a": -1, "b": 1}, {"a": 1.5}):
         with pytest.raises(ValueError):
             solution.LeastConnections(weights)
 
 
-@points(4)
-@group("concurrency")
+@pytest.mark.points(4)
+@pytest.mark.group("concurrency")
 def test_counts_exact_under_threads(solution: ModuleType, busy_threads: None) -> None:
     per_thread, threads = 2000, 8
     for _ in range(5):  # a race shows up only now and then: give it several chances
@@ -191,8 +189,8 @@ def run_together(targets: list[Callable[[], object]]) -> None:
 # --- power of two choices ---------------------------------------------------------------
 
 
-@points(2)
-@group("power_of_two")
+@pytest.mark.points(2)
+@pytest.mark.group("power_of_two")
 def test_less_loaded_of_the_two_draws(solution: ModuleType) -> None:
     rng = ScriptedRandom([(4, 0), (3, 2)])  # i = 0 (a); j = 2, which is >= 0, so 3 (d)
     p2 = solution.PowerOfTwo({"a": 1, "b": 1, "c": 1, "d": 1}, rng)
@@ -200,8 +198,8 @@ def test_less_loaded_of_the_two_draws(solution: ModuleType) -> None:
     assert p2.pick() == "d", "the draws were a (2 in flight) and d (1): the less loaded d wins"
 
 
-@points(2)
-@group("power_of_two")
+@pytest.mark.points(2)
+@pytest.mark.group("power_of_two")
 def test_second_draw_skips_the_first(solution: ModuleType) -> None:
     rng = ScriptedRandom([(3, 1), (2, 1)])  # i = 1 (b); j = 1 >= 1, so 2 (c)
     p2 = solution.PowerOfTwo({"a": 1, "b": 1, "c": 1}, rng)
@@ -213,8 +211,8 @@ def test_second_draw_skips_the_first(solution: ModuleType) -> None:
     )
 
 
-@points(1)
-@group("power_of_two")
+@pytest.mark.points(1)
+@pytest.mark.group("power_of_two")
 def test_tie_goes_to_first_draw(solution: ModuleType) -> None:
     rng = ScriptedRandom([(3, 2), (2, 0)])  # i = 2 (c); j = 0 (a)
     p2 = solution.PowerOfTwo({"a": 1, "b": 1, "c": 1}, rng)
@@ -222,8 +220,8 @@ def test_tie_goes_to_first_draw(solution: ModuleType) -> None:
     assert p2.pick() == "c", "c and a both have 1 in flight: on a tie the first draw (c) wins"
 
 
-@points(1)
-@group("power_of_two")
+@pytest.mark.points(1)
+@pytest.mark.group("power_of_two")
 def test_draws_compare_load_per_weight(solution: ModuleType) -> None:
     rng = ScriptedRandom([(2, 1), (1, 0)])  # i = 1 (b); j = 0 (a)
     p2 = solution.PowerOfTwo({"a": 2, "b": 1}, rng)
@@ -231,8 +229,8 @@ def test_draws_compare_load_per_weight(solution: ModuleType) -> None:
     assert p2.pick() == "a", "a: 3 / weight 2 = 1.5 is less loaded than b: 2 / 1 = 2.0"
 
 
-@points(1)
-@group("power_of_two")
+@pytest.mark.points(1)
+@pytest.mark.group("power_of_two")
 def test_single_backend_needs_no_draw(solution: ModuleType) -> None:
     rng = ScriptedRandom([])
     p2 = solution.PowerOfTwo({"a": 0, "b": 4}, rng)
@@ -240,8 +238,8 @@ def test_single_backend_needs_no_draw(solution: ModuleType) -> None:
     assert rng.calls == [], f"with one pickable backend, do not draw (randrange calls: {rng.calls})"
 
 
-@points(1)
-@group("power_of_two")
+@pytest.mark.points(1)
+@pytest.mark.group("power_of_two")
 def test_drained_backends_are_not_drawn(solution: ModuleType) -> None:
     rng = ScriptedRandom([(2, 0), (1, 0)])  # among b and c only: i = 0 (b), j = 0 -> 1 (c)
     p2 = solution.PowerOfTwo({"a": 0, "b": 1, "c": 1}, rng)
@@ -249,8 +247,8 @@ def test_drained_backends_are_not_drawn(solution: ModuleType) -> None:
     assert p2.pick() == "c", "a is drained, so n = 2: the draws are b and c, and c is idle"
 
 
-@points(2)
-@group("power_of_two")
+@pytest.mark.points(2)
+@pytest.mark.group("power_of_two")
 def test_never_the_busiest(solution: ModuleType) -> None:
     p2 = solution.PowerOfTwo({name: 1 for name in "abcde"}, random.Random(7))
     started(p2, a=1, b=2, c=3, d=4, e=9)

@@ -9,8 +9,6 @@ from types import ModuleType
 
 import pytest
 
-points, group = pytest.mark.points, pytest.mark.group
-
 KEYS = [f"/video/{n}.mp4" for n in range(20_000)]
 
 
@@ -37,8 +35,8 @@ def owners(ring: object, keys: list[str]) -> dict[str, str]:
 # --- the ring ---------------------------------------------------------------------------
 
 
-@points(1)
-@group("ring")
+@pytest.mark.points(1)
+@pytest.mark.group("ring")
 def test_empty_ring_is_a_lookup_error(solution: ModuleType) -> None:
     with pytest.raises(LookupError):
         solution.HashRing().node_for("anything")
@@ -48,16 +46,16 @@ def test_empty_ring_is_a_lookup_error(solution: ModuleType) -> None:
         ring.node_for("anything")
 
 
-@points(1)
-@group("ring")
+@pytest.mark.points(1)
+@pytest.mark.group("ring")
 def test_nodes_in_order_added(solution: ModuleType) -> None:
     ring = solution.HashRing(["b", "a"], vnodes=4)
     ring.add("c", weight=2)
     assert ring.nodes == ["b", "a", "c"], f"nodes should list b, a, c; got {ring.nodes}"
 
 
-@points(2)
-@group("ring")
+@pytest.mark.points(2)
+@pytest.mark.group("ring")
 def test_each_point_label_belongs_to_its_node(solution: ModuleType) -> None:
     ring = solution.HashRing(["a", "b", "c"], vnodes=10)
     wrong = [
@@ -72,8 +70,8 @@ def test_each_point_label_belongs_to_its_node(solution: ModuleType) -> None:
     )
 
 
-@points(2)
-@group("ring")
+@pytest.mark.points(2)
+@pytest.mark.group("ring")
 def test_owners_match_the_ring_rule(solution: ModuleType) -> None:
     weights = {"cache-1": 1, "cache-2": 2, "cache-3": 1}
     ring = solution.HashRing(vnodes=20)
@@ -90,8 +88,8 @@ def test_owners_match_the_ring_rule(solution: ModuleType) -> None:
     )
 
 
-@points(2)
-@group("ring")
+@pytest.mark.points(2)
+@pytest.mark.group("ring")
 def test_wraps_past_the_top(solution: ModuleType) -> None:
     weights = {"a": 1, "b": 1, "c": 1}
     ring_points = spec_points(weights, 5)
@@ -104,8 +102,8 @@ def test_wraps_past_the_top(solution: ModuleType) -> None:
     )
 
 
-@points(1)
-@group("ring")
+@pytest.mark.points(1)
+@pytest.mark.group("ring")
 def test_order_of_adding_does_not_matter(solution: ModuleType) -> None:
     one = owners(solution.HashRing(["a", "b", "c", "d"], vnodes=40), KEYS[:3000])
     two = owners(solution.HashRing(["d", "b", "a", "c"], vnodes=40), KEYS[:3000])
@@ -113,8 +111,8 @@ def test_order_of_adding_does_not_matter(solution: ModuleType) -> None:
     assert moved == 0, f"the same nodes added in another order gave {moved} keys another owner"
 
 
-@points(1)
-@group("ring")
+@pytest.mark.points(1)
+@pytest.mark.group("ring")
 def test_bad_arguments_refused(solution: ModuleType) -> None:
     with pytest.raises(ValueError):
         solution.HashRing(vnodes=0)
@@ -130,8 +128,8 @@ def test_bad_arguments_refused(solution: ModuleType) -> None:
 # --- balance ----------------------------------------------------------------------------
 
 
-@points(3)
-@group("balance")
+@pytest.mark.points(3)
+@pytest.mark.group("balance")
 def test_virtual_nodes_spread_the_keys(solution: ModuleType) -> None:
     ring = solution.HashRing(["a", "b", "c", "d"])  # 160 points each
     shares = {n: c / len(KEYS) for n, c in Counter(owners(ring, KEYS).values()).items()}
@@ -142,8 +140,8 @@ def test_virtual_nodes_spread_the_keys(solution: ModuleType) -> None:
     )
 
 
-@points(1)
-@group("balance")
+@pytest.mark.points(1)
+@pytest.mark.group("balance")
 def test_weight_two_owns_twice_as_much(solution: ModuleType) -> None:
     ring = solution.HashRing(["b", "c"])
     ring.add("a", weight=2)
@@ -157,8 +155,8 @@ def test_weight_two_owns_twice_as_much(solution: ModuleType) -> None:
 # --- rebalancing ------------------------------------------------------------------------
 
 
-@points(3)
-@group("rebalancing")
+@pytest.mark.points(3)
+@pytest.mark.group("rebalancing")
 def test_a_joining_node_moves_few_keys(solution: ModuleType) -> None:
     ring = solution.HashRing(["a", "b", "c", "d"])
     before = owners(ring, KEYS)
@@ -174,8 +172,8 @@ def test_a_joining_node_moves_few_keys(solution: ModuleType) -> None:
     assert not elsewhere, f"every moved key must move to the new node e; some went to {elsewhere}"
 
 
-@points(3)
-@group("rebalancing")
+@pytest.mark.points(3)
+@pytest.mark.group("rebalancing")
 def test_a_leaving_node_moves_only_its_keys(solution: ModuleType) -> None:
     ring = solution.HashRing(["a", "b", "c", "d", "e"])
     before = owners(ring, KEYS)

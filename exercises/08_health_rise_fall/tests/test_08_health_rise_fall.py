@@ -6,8 +6,6 @@ from types import ModuleType
 
 import pytest
 
-points, group = pytest.mark.points, pytest.mark.group
-
 
 class Clock:
     """A clock the test moves by hand: no sleeping, exact boundaries."""
@@ -33,14 +31,14 @@ def downed(module: ModuleType, backend: str = "k1", **settings: int) -> object:
 # --- rise and fall ----------------------------------------------------------------------
 
 
-@points(1)
-@group("rise_fall")
+@pytest.mark.points(1)
+@pytest.mark.group("rise_fall")
 def test_a_new_backend_is_up(solution: ModuleType) -> None:
     assert solution.RiseFall().state("never-seen") == "up", "every backend starts up"
 
 
-@points(2)
-@group("rise_fall")
+@pytest.mark.points(2)
+@pytest.mark.group("rise_fall")
 def test_down_after_fall_failures_in_a_row(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=2, fall=3)
     got = feed(machine, "k1", "ffff")
@@ -51,8 +49,8 @@ def test_down_after_fall_failures_in_a_row(solution: ModuleType) -> None:
     assert machine.state("k1") == "down"
 
 
-@points(2)
-@group("rise_fall")
+@pytest.mark.points(2)
+@pytest.mark.group("rise_fall")
 def test_up_after_rise_successes_in_a_row(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=2, fall=3)
     feed(machine, "k1", "fff")
@@ -61,8 +59,8 @@ def test_up_after_rise_successes_in_a_row(solution: ModuleType) -> None:
     assert machine.state("k1") == "up"
 
 
-@points(1)
-@group("rise_fall")
+@pytest.mark.points(1)
+@pytest.mark.group("rise_fall")
 def test_agreeing_results_change_nothing(solution: ModuleType) -> None:
     machine = solution.RiseFall()
     assert feed(machine, "k1", "oooooo") == [None] * 6, (
@@ -71,16 +69,16 @@ def test_agreeing_results_change_nothing(solution: ModuleType) -> None:
     assert machine.state("k1") == "up"
 
 
-@points(1)
-@group("rise_fall")
+@pytest.mark.points(1)
+@pytest.mark.group("rise_fall")
 def test_rise_one_fall_one_follows_every_probe(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=1, fall=1)
     got = feed(machine, "k1", "fofo")
     assert got == ["down", "up", "down", "up"], f"rise=1, fall=1 follows every probe: {got}"
 
 
-@points(1)
-@group("rise_fall")
+@pytest.mark.points(1)
+@pytest.mark.group("rise_fall")
 def test_bad_settings_refused(solution: ModuleType) -> None:
     for settings in ({"rise": 0}, {"fall": 0}, {"rise": -2}, {"fall": 1.5}):
         with pytest.raises(ValueError):
@@ -90,8 +88,8 @@ def test_bad_settings_refused(solution: ModuleType) -> None:
 # --- flapping ---------------------------------------------------------------------------
 
 
-@points(2)
-@group("flapping")
+@pytest.mark.points(2)
+@pytest.mark.group("flapping")
 def test_a_good_probe_restarts_the_fall_count(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=2, fall=3)
     got = feed(machine, "k1", "ffoff")
@@ -102,8 +100,8 @@ def test_a_good_probe_restarts_the_fall_count(solution: ModuleType) -> None:
     assert feed(machine, "k1", "f") == ["down"], "a 3rd failure in a row now takes k1 down"
 
 
-@points(2)
-@group("flapping")
+@pytest.mark.points(2)
+@pytest.mark.group("flapping")
 def test_a_failed_probe_restarts_the_rise_count(solution: ModuleType) -> None:
     machine = downed(solution, rise=2, fall=3)
     got = feed(machine, "k1", "ofo")
@@ -113,8 +111,8 @@ def test_a_failed_probe_restarts_the_rise_count(solution: ModuleType) -> None:
     assert feed(machine, "k1", "o") == ["up"], "o o in a row now: k1 is up again"
 
 
-@points(2)
-@group("flapping")
+@pytest.mark.points(2)
+@pytest.mark.group("flapping")
 def test_a_flapping_backend_keeps_its_state(solution: ModuleType) -> None:
     up = solution.RiseFall(rise=2, fall=3)
     changes = [c for c in feed(up, "k1", "fo" * 100) if c is not None]
@@ -128,8 +126,8 @@ def test_a_flapping_backend_keeps_its_state(solution: ModuleType) -> None:
     )
 
 
-@points(2)
-@group("flapping")
+@pytest.mark.points(2)
+@pytest.mark.group("flapping")
 def test_backends_are_counted_apart(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=2, fall=2)
     got = [machine.observe("k1", False), machine.observe("k2", False), machine.observe("k1", False)]
@@ -140,8 +138,8 @@ def test_backends_are_counted_apart(solution: ModuleType) -> None:
 # --- mark down --------------------------------------------------------------------------
 
 
-@points(2)
-@group("mark_down")
+@pytest.mark.points(2)
+@pytest.mark.group("mark_down")
 def test_mark_down_then_rise_probes(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=2, fall=3)
     assert machine.mark_down("k1") is True, "mark_down of an up backend returns True"
@@ -151,8 +149,8 @@ def test_mark_down_then_rise_probes(solution: ModuleType) -> None:
     )
 
 
-@points(1)
-@group("mark_down")
+@pytest.mark.points(1)
+@pytest.mark.group("mark_down")
 def test_mark_down_when_down_restarts_the_rise_count(solution: ModuleType) -> None:
     machine = downed(solution, rise=2, fall=3)
     feed(machine, "k1", "o")
@@ -161,8 +159,8 @@ def test_mark_down_when_down_restarts_the_rise_count(solution: ModuleType) -> No
     assert got == [None, "up"], f"mark_down restarts the count of good probes: o o gave {got}"
 
 
-@points(2)
-@group("mark_down")
+@pytest.mark.points(2)
+@pytest.mark.group("mark_down")
 def test_mark_down_restarts_the_fall_count(solution: ModuleType) -> None:
     machine = solution.RiseFall(rise=2, fall=3)
     feed(machine, "k1", "ff")
@@ -177,8 +175,8 @@ def test_mark_down_restarts_the_fall_count(solution: ModuleType) -> None:
 # --- passive ----------------------------------------------------------------------------
 
 
-@points(2)
-@group("passive")
+@pytest.mark.points(2)
+@pytest.mark.group("passive")
 def test_out_after_max_fails_within_the_window(solution: ModuleType) -> None:
     clock = Clock()
     passive = solution.PassiveHealth(max_fails=3, fail_timeout=10.0, clock=clock)
@@ -191,8 +189,8 @@ def test_out_after_max_fails_within_the_window(solution: ModuleType) -> None:
     assert not passive.is_out("k2"), "k2 never failed"
 
 
-@points(2)
-@group("passive")
+@pytest.mark.points(2)
+@pytest.mark.group("passive")
 def test_out_for_fail_timeout_then_in(solution: ModuleType) -> None:
     clock = Clock()
     passive = solution.PassiveHealth(max_fails=1, fail_timeout=10.0, clock=clock)
@@ -204,8 +202,8 @@ def test_out_for_fail_timeout_then_in(solution: ModuleType) -> None:
     assert passive.failure("k1") is True, "a new failure after the out period takes it out again"
 
 
-@points(2)
-@group("passive")
+@pytest.mark.points(2)
+@pytest.mark.group("passive")
 def test_the_window_boundaries(solution: ModuleType) -> None:
     clock = Clock()
     edge = solution.PassiveHealth(max_fails=2, fail_timeout=10.0, clock=clock)
@@ -220,8 +218,8 @@ def test_the_window_boundaries(solution: ModuleType) -> None:
     assert late.failure("k2") is True, "1 s into the new window a 2nd failure takes it out"
 
 
-@points(1)
-@group("passive")
+@pytest.mark.points(1)
+@pytest.mark.group("passive")
 def test_success_forgives(solution: ModuleType) -> None:
     clock = Clock()
     passive = solution.PassiveHealth(max_fails=2, fail_timeout=10.0, clock=clock)
@@ -231,8 +229,8 @@ def test_success_forgives(solution: ModuleType) -> None:
     assert passive.failure("k1") is True
 
 
-@points(2)
-@group("passive")
+@pytest.mark.points(2)
+@pytest.mark.group("passive")
 def test_reported_once_and_switchable_off(solution: ModuleType) -> None:
     clock = Clock()
     passive = solution.PassiveHealth(max_fails=1, fail_timeout=10.0, clock=clock)

@@ -6,8 +6,6 @@ from types import ModuleType
 
 import pytest
 
-points, group = pytest.mark.points, pytest.mark.group
-
 OK = b"GET /index.html HTTP/1.1\r\nHost: news.test\r\n"
 
 
@@ -42,8 +40,8 @@ def refuse_all(solution: ModuleType, cases: list[tuple[bytes, str]], status: int
 # --- well-formed heads ------------------------------------------------------------------
 
 
-@points(1)
-@group("valid")
+@pytest.mark.points(1)
+@pytest.mark.group("valid")
 def test_a_simple_get(solution: ModuleType) -> None:
     got = solution.parse_request_head(
         head(b"GET /a?b=1 HTTP/1.1", b"Host: news.test", b"Accept:  \t text/html \t ", b"X-Empty:")
@@ -56,8 +54,8 @@ def test_a_simple_get(solution: ModuleType) -> None:
     assert (got.body, got.length) == ("none", 0), "a GET without Content-Length has no body"
 
 
-@points(1)
-@group("valid")
+@pytest.mark.points(1)
+@pytest.mark.group("valid")
 def test_absolute_form_and_http_1_0(solution: ModuleType) -> None:
     got = solution.parse_request_head(head(b"GET http://news.test/ HTTP/1.0"))
     assert (got.target, got.version) == ("http://news.test/", "HTTP/1.0"), (
@@ -69,8 +67,8 @@ def test_absolute_form_and_http_1_0(solution: ModuleType) -> None:
     assert connect.target == "news.test:443", "CONNECT takes an authority-form target host:port"
 
 
-@points(1)
-@group("valid")
+@pytest.mark.points(1)
+@pytest.mark.group("valid")
 def test_bare_lf_and_a_leading_empty_line(solution: ModuleType) -> None:
     got = solution.parse_request_head(b"\r\nGET / HTTP/1.1\nHost: a.test\n\n")
     assert (got.target, got.headers) == ("/", [("Host", "a.test")]), (
@@ -79,8 +77,8 @@ def test_bare_lf_and_a_leading_empty_line(solution: ModuleType) -> None:
     )
 
 
-@points(1)
-@group("valid")
+@pytest.mark.points(1)
+@pytest.mark.group("valid")
 def test_where_the_body_ends(solution: ModuleType) -> None:
     post = solution.parse_request_head(
         head(b"POST /form HTTP/1.1", b"Host: a", b"Content-Length: 12")
@@ -101,8 +99,8 @@ def test_where_the_body_ends(solution: ModuleType) -> None:
 # --- the request line -------------------------------------------------------------------
 
 
-@points(3)
-@group("request_line")
+@pytest.mark.points(3)
+@pytest.mark.group("request_line")
 def test_bad_request_lines(solution: ModuleType) -> None:
     refuse_all(solution, [
         (head(b"GET /", b"Host: a"), "a request line without a version"),
@@ -117,8 +115,8 @@ def test_bad_request_lines(solution: ModuleType) -> None:
     ])  # fmt: skip
 
 
-@points(2)
-@group("request_line")
+@pytest.mark.points(2)
+@pytest.mark.group("request_line")
 def test_host_rules(solution: ModuleType) -> None:
     refuse_all(solution, [
         (head(b"GET / HTTP/1.1"), "an HTTP/1.1 request without Host (RFC 9112 3.2)"),
@@ -129,8 +127,8 @@ def test_host_rules(solution: ModuleType) -> None:
 # --- field lines ------------------------------------------------------------------------
 
 
-@points(2)
-@group("fields")
+@pytest.mark.points(2)
+@pytest.mark.group("fields")
 def test_obs_fold_refused(solution: ModuleType) -> None:
     refuse_all(solution, [
         (head(OK[:-2], b"X-Long: one", b" two"), "a line folded with a space (obs-fold, RFC 9112 5.2)"),
@@ -138,8 +136,8 @@ def test_obs_fold_refused(solution: ModuleType) -> None:
     ])  # fmt: skip
 
 
-@points(2)
-@group("fields")
+@pytest.mark.points(2)
+@pytest.mark.group("fields")
 def test_whitespace_before_colon_refused(solution: ModuleType) -> None:
     refuse_all(solution, [
         (head(b"GET / HTTP/1.1", b"Host : a"), "a space before the colon (RFC 9112 5.1)"),
@@ -147,8 +145,8 @@ def test_whitespace_before_colon_refused(solution: ModuleType) -> None:
     ])  # fmt: skip
 
 
-@points(2)
-@group("fields")
+@pytest.mark.points(2)
+@pytest.mark.group("fields")
 def test_names_must_be_tokens(solution: ModuleType) -> None:
     refuse_all(solution, [
         (head(OK[:-2], b"Bad Header: x"), "a space inside a field name"),
@@ -159,8 +157,8 @@ def test_names_must_be_tokens(solution: ModuleType) -> None:
     ])  # fmt: skip
 
 
-@points(2)
-@group("fields")
+@pytest.mark.points(2)
+@pytest.mark.group("fields")
 def test_bare_cr_and_control_characters_refused(solution: ModuleType) -> None:
     refuse_all(solution, [
         (OK + b"X-A: one\rX-B: two\r\n\r\n", "a bare CR as a line end (RFC 9112 2.2)"),
@@ -173,8 +171,8 @@ def test_bare_cr_and_control_characters_refused(solution: ModuleType) -> None:
 # --- framing ----------------------------------------------------------------------------
 
 
-@points(3)
-@group("framing")
+@pytest.mark.points(3)
+@pytest.mark.group("framing")
 def test_transfer_encoding_with_content_length_refused(solution: ModuleType) -> None:
     refuse_all(solution, [
         (head(b"POST / HTTP/1.1", b"Host: a", b"Transfer-Encoding: chunked", b"Content-Length: 5"),
@@ -184,8 +182,8 @@ def test_transfer_encoding_with_content_length_refused(solution: ModuleType) -> 
     ])  # fmt: skip
 
 
-@points(3)
-@group("framing")
+@pytest.mark.points(3)
+@pytest.mark.group("framing")
 def test_bad_content_lengths_refused(solution: ModuleType) -> None:
     refuse_all(solution, [
         (head(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5", b"Content-Length: 6"),
@@ -198,8 +196,8 @@ def test_bad_content_lengths_refused(solution: ModuleType) -> None:
     ])  # fmt: skip
 
 
-@points(2)
-@group("framing")
+@pytest.mark.points(2)
+@pytest.mark.group("framing")
 def test_bad_transfer_codings(solution: ModuleType) -> None:
     refuse_all(solution, [
         (head(b"POST / HTTP/1.1", b"Host: a", b"Transfer-Encoding: chunked, gzip"),
@@ -224,8 +222,8 @@ def line_of(length: int) -> bytes:
     return b"GET /" + b"a" * (length - len(b"GET / HTTP/1.1")) + b" HTTP/1.1"
 
 
-@points(2)
-@group("limits")
+@pytest.mark.points(2)
+@pytest.mark.group("limits")
 def test_long_request_line_is_414(solution: ModuleType) -> None:
     at_limit = head(line_of(100), b"Host: a")
     assert solution.parse_request_head(at_limit, max_line=100).target.startswith("/aaa"), (
@@ -235,8 +233,8 @@ def test_long_request_line_is_414(solution: ModuleType) -> None:
             max_line=100)  # fmt: skip
 
 
-@points(2)
-@group("limits")
+@pytest.mark.points(2)
+@pytest.mark.group("limits")
 def test_large_head_is_431(solution: ModuleType) -> None:
     base = head(b"GET / HTTP/1.1", b"Host: a", b"X-Pad: ")
     pad = b"p" * (200 - len(base))
@@ -251,7 +249,7 @@ def test_large_head_is_431(solution: ModuleType) -> None:
     refused(solution, many, 431, "101 field lines (more than 100)")
 
 
-@points(1)
-@group("limits")
+@pytest.mark.points(1)
+@pytest.mark.group("limits")
 def test_an_unfinished_head_is_400(solution: ModuleType) -> None:
     refused(solution, b"GET / HTTP/1.1\r\nHost: a\r\n", 400, "a head without its empty line")
