@@ -1,6 +1,7 @@
 """The ``proxylab`` command: one sub-command per job, each in its own module.
 
-``proxylab forward`` runs the forward proxy, ``proxylab reverse`` the reverse proxy and
+``proxylab forward`` runs the forward proxy, ``proxylab reverse`` the reverse proxy,
+``proxylab export`` writes nginx, HAProxy or Squid configuration for a config file and
 ``proxylab tour`` the terminal walk-through.
 Each sub-command module offers ``add_parser(subparsers)`` and ``run(args) -> int``; this
 module only wires them together, so adding a command never touches the others.
@@ -20,6 +21,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: sub-command name -> module under proxylab.cli that implements it
 COMMANDS: dict[str, str] = {
+    "export": "proxylab.cli.export",
     "forward": "proxylab.cli.forward",
     "reverse": "proxylab.cli.reverse",
     "tour": "proxylab.cli.tour",

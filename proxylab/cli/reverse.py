@@ -24,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from proxylab.addresses import parse_host_port
+from proxylab.cli.config_file import add_config_flag, apply_reverse_config, reverse_with_config
 from proxylab.cli.console import (
     EventPrinter,
     add_server_flags,
@@ -32,6 +33,7 @@ from proxylab.cli.console import (
     wait_for_ctrl_c,
 )
 from proxylab.errors import ConfigError
+from proxylab.export.examples import EXAMPLE_REVERSE
 from proxylab.metrics import Event, EventLog
 from proxylab.net.server import Server
 from proxylab.net.tls import (
@@ -97,6 +99,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add("--hsts", action="store_true", help="send Strict-Transport-Security on HTTPS responses")
     add("--dashboard", action="store_true", help="show a live table of backends instead of events")
+    add_config_flag(parser, EXAMPLE_REVERSE)
 
 
 def parse_backend(text: str) -> Backend:
@@ -141,7 +144,7 @@ def settings_from_args(args: argparse.Namespace) -> ReverseSettings:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if not args.backend and not args.route:
+    if not args.backend and not args.route and not getattr(args, "config", None):
         raise ConfigError("Give at least one --backend ADDR or --route PREFIX=ADDR.")
     if bool(args.cert) != bool(args.key):
         raise ConfigError("--cert and --key go together.")
@@ -248,11 +251,13 @@ def run(args: argparse.Namespace) -> int:
     """Start the proxy, print the panel and events (or the dashboard), stop on Ctrl-C."""
     console = Console()
     try:
+        config = apply_reverse_config(args)  # --config FILE: flags given here win
         _check(args)
         address = parse_host_port(args.listen)
         routes = [parse_route(r, args.balancer) for r in args.route]
         backends = [parse_backend(b) for b in args.backend]
-        settings = settings_from_args(args)
+        pools = (routes, backends)
+        routes, backends, settings = reverse_with_config(config, args, pools, settings_from_args(args))
     except ConfigError as error:
         print_error(console, error.message)
         return 2

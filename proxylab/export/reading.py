@@ -53,8 +53,20 @@ def load_toml(path: str | Path) -> Section:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: not valid TOML: {error}.") from None
+        raise ConfigError(_syntax_message(file.name, str(error))) from None
     return Section(data, "", _Source(file.name, text.splitlines()))
+
+
+def _syntax_message(name: str, problem: str) -> str:
+    """``school.toml line 4: not valid TOML: ...`` (tomllib puts the line in its text)."""
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)", problem)
+    if found is None:
+        return f"{name}: not valid TOML: {problem}."
+    reason = problem[: found.start()] + problem[found.end() :]
+    return (
+        f"{name} line {found.group(1)}, column {found.group(2)}: not valid TOML: {reason}. "
+        "Strings need double quotes on one line; tables are written [name]."
+    )
 
 
 class _Source:

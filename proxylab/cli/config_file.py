@@ -1,0 +1,128 @@
+"""``--config FILE`` for ``proxylab forward`` and ``proxylab reverse``: the file, then the flags.
+
+What: ``add_config_flag`` adds the option and shows the complete example file in
+``--help``; ``apply_forward_config`` / ``apply_reverse_config`` read the file (see
+``proxylab.export.config``) and copy its values onto the parsed flags that were left at
+their defaults, so a flag given on the command line overrides the file. Filter rules,
+routes and pools that flags cannot spell are handed back as the loaded configuration.
+
+Rule of thumb for students: "the file is the default; the command line is the exception".
+A flag counts as given when its value differs from its default (``--privacy anonymous``
+next to a file that says elite therefore keeps elite: leave the file's key out instead).
+
+Layer 5 (an edge).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from proxylab.errors import ConfigError
+from proxylab.export.config import ForwardConfig, ReverseConfig, load_config
+from proxylab.forward.proxy import ForwardSettings
+from proxylab.reverse.balancers import Backend
+from proxylab.reverse.routes import ReverseSettings, Route
+
+__all__ = [
+    "add_config_flag",
+    "apply_forward_config",
+    "apply_reverse_config",
+    "forward_with_config",
+    "reverse_with_config",
+]
+
+
+def add_config_flag(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--config FILE``, with ``example`` (a complete file) at the end of ``--help``."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read the settings from this TOML file; flags given here override it",
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "A complete configuration file (--config FILE):\n\n" + example
+    parser.set_defaults(flag_default=parser.get_default)
+
+
+def _load(args: argparse.Namespace, kind: type[Any], command: str) -> Any:
+    config = load_config(args.config)
+    if not isinstance(config, kind):
+        other = "reverse" if command == "forward" else "forward"
+        raise ConfigError(
+            f"{args.config} describes a {other} proxy; run it with `proxylab {other} --config`."
+        )
+    return config
+
+
+def _fill(args: argparse.Namespace, values: dict[str, Any]) -> None:
+    """Copy each file value onto its flag, unless the flag was given (differs from default)."""
+    for dest, value in values.items():
+        if getattr(args, dest) == args.flag_default(dest):
+            setattr(args, dest, value)
+
+
+def apply_forward_config(args: argparse.Namespace) -> ForwardConfig | None:
+    """With ``--config``: the file's values on the flags left at their defaults."""
+    if not getattr(args, "config", None):
+        return None
+    config: ForwardConfig = _load(args, ForwardConfig, "forward")
+    _fill(args, {
+        "listen": config.listen, "privacy": config.privacy, "scrub": list(config.scrub),
+        "connect_port": list(config.connect_ports), "allow_client": list(config.allow_clients),
+        "cache_size": config.cache_size, "max_object_size": config.max_object_size,
+        "resolve": [f"{name}={host}:{port}" for name, (host, port) in config.resolve.items()],
+    })  # fmt: skip
+    if config.rules and not (args.block or args.allow):
+        args.rules_note = f"{len(config.rules)} rules from {config.source} (first match wins)"
+    return config
+
+
+def forward_with_config(config: ForwardConfig | None, args: argparse.Namespace,
+                        settings: ForwardSettings) -> ForwardSettings:  # fmt: skip
+    """The file's filter, unless ``--block``/``--allow`` were given."""
+    if config is None or args.block or args.allow:
+        return settings
+    return dataclasses.replace(settings, filters=config.filters())
+
+
+def apply_reverse_config(args: argparse.Namespace) -> ReverseConfig | None:
+    """With ``--config``: the file's values on the flags left at their defaults."""
+    if not getattr(args, "config", None):
+        return None
+    config: ReverseConfig = _load(args, ReverseConfig, "reverse")
+    tls = config.tls
+    values: dict[str, Any] = {
+        "listen": config.listen, "balancer": config.pools[0].balancer,
+        "health_check": config.health.path, "sticky": config.sticky,
+    }  # fmt: skip
+    if tls is not None:
+        values |= {"tls_self_signed": tls.self_signed, "cert": tls.cert, "key": tls.key,
+                   "redirect_http": tls.redirect_http, "hsts": tls.hsts_max_age is not None}  # fmt: skip
+    _fill(args, values)
+    return config
+
+
+def reverse_with_config(
+    config: ReverseConfig | None,
+    args: argparse.Namespace,
+    pools: tuple[list[Route], list[Backend]],
+    settings: ReverseSettings,
+) -> tuple[list[Route], list[Backend], ReverseSettings]:
+    """The file's routes (unless ``--backend``/``--route`` were given) and health knobs."""
+    routes, backends = pools
+    if config is None:
+        return routes, backends, settings
+    if not (routes or backends):
+        routes = config.routes()
+    file_settings = config.settings()
+    settings = dataclasses.replace(
+        settings,
+        check_interval=file_settings.check_interval, rise=file_settings.rise,
+        fall=file_settings.fall, max_fails=file_settings.max_fails,
+        fail_timeout=file_settings.fail_timeout, hide_headers=file_settings.hide_headers,
+        forwarded_header=file_settings.forwarded_header,
+        hsts=file_settings.hsts if settings.hsts and file_settings.hsts else settings.hsts,
+    )  # fmt: skip
+    return routes, backends, settings
