@@ -24,7 +24,7 @@ Layer 5 (an edge).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -79,14 +79,17 @@ class ForwardConfig:
     def filters(self) -> FilterPolicy:
         return FilterPolicy(self.rules, "deny" if self.default == "deny" else "allow")
 
-    def settings(self) -> ForwardSettings:
-        """The ``ForwardSettings`` that run this file (the cache is built by the caller)."""
+    def settings(self, resolve: Mapping[str, tuple[str, int]] | None = None) -> ForwardSettings:
+        """The ``ForwardSettings`` that run this file (the cache is built by the caller).
+
+        ``resolve`` replaces the file's name map (``lab.resolver`` in a notebook).
+        """
         return ForwardSettings(
             privacy=PrivacyPolicy.from_names(self.privacy, self.scrub),
             filters=self.filters(),
             access=ClientAccess(self.allow_clients),
             connect_ports=frozenset(self.connect_ports),
-            resolve=dict(self.resolve),
+            resolve=dict(self.resolve) if resolve is None else resolve,
         )
 
 
