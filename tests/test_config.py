@@ -12,8 +12,13 @@ import pytest
 from subprocesses import ROOT, OutputReader, start_proxylab
 
 from proxylab.errors import ConfigError
-from proxylab.export import EXAMPLE_FORWARD, EXAMPLE_REVERSE, ForwardConfig, ReverseConfig
-from proxylab.export import load_config
+from proxylab.export import (
+    EXAMPLE_FORWARD,
+    EXAMPLE_REVERSE,
+    ForwardConfig,
+    ReverseConfig,
+    load_config,
+)
 from proxylab.forward.rules import FilterRequest
 from proxylab.lab import Lab
 
@@ -195,7 +200,9 @@ def test_forward_runs_the_file_and_flags_override_it(tmp_path: Path) -> None:
 def test_reverse_runs_the_file(tmp_path: Path) -> None:
     with Lab(distinct_addresses=False) as lab:
         kitchens = [lab.kitchen("kitchen-a"), lab.kitchen("kitchen-b")]
-        backends = ", ".join(f'"127.0.0.1:{k.address[1]}={w}"' for k, w in zip(kitchens, (2, 1)))
+        backends = ", ".join(
+            f'"127.0.0.1:{k.address[1]}={w}"' for k, w in zip(kitchens, (2, 1), strict=True)
+        )
         path = write(tmp_path, (
             f'[reverse]\nlisten = "127.0.0.1:0"\nbalancer = "weighted"\nbackends = [{backends}]\n'
         ))  # fmt: skip

@@ -117,7 +117,9 @@ def test_sticky_and_host_routes(tmp_path: Path) -> None:
     )))  # fmt: skip
     nginx, haproxy = to_nginx(config), to_haproxy(config)
     assert "cookie proxylab_backend insert indirect nocache" in haproxy.text
-    assert "server s1 127.0.0.1:9001 weight 1 check" in haproxy.text and " cookie s1" in haproxy.text
+    assert (
+        "server s1 127.0.0.1:9001 weight 1 check" in haproxy.text and " cookie s1" in haproxy.text
+    )
     assert any("sticky" in w for w in nginx.warnings)
     assert "server_name blog.test;" in nginx.text
     routing = haproxy.text.index("use_backend pool_blog if { hdr(host),field(1,:) -i blog.test }")
@@ -152,7 +154,7 @@ def test_the_school_example_in_squid_terms() -> None:
         "maximum_object_size 1 MB",
     ]
     positions = [text.index(line + "\n") for line in lines]
-    access = [p for line, p in zip(lines, positions) if line.startswith("http_access")]
+    access = [p for line, p in zip(lines, positions, strict=True) if line.startswith("http_access")]
     assert access == sorted(access)  # the rule order is the http_access order, default last
     assert not squid.warnings
 
@@ -248,7 +250,11 @@ def test_squid_accepts_the_school_example_and_every_rule_kind(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("program", "broken"),
-    [("nginx", "upstream x {\n"), ("haproxy", "balance fastest\n"), ("squid", "acl x nosuchtype y\n")],
+    [
+        ("nginx", "upstream x {\n"),
+        ("haproxy", "balance fastest\n"),
+        ("squid", "acl x nosuchtype y\n"),
+    ],
 )
 def test_the_checkers_do_reject_a_broken_file(program: str, broken: str) -> None:
     if needs(program).args[0]:
@@ -269,10 +275,14 @@ def test_export_command_writes_the_file_and_warns_on_stderr(tmp_path: Path) -> N
 
 
 def test_export_command_to_stdout_and_the_wrong_kind(tmp_path: Path) -> None:
-    output = OutputReader(start_proxylab("export", "squid", str(ROOT / "examples" / "school-proxy.toml")))
+    output = OutputReader(
+        start_proxylab("export", "squid", str(ROOT / "examples" / "school-proxy.toml"))
+    )
     assert output.finish() == 0
     assert "http_access deny r2" in output.seen
-    output = OutputReader(start_proxylab("export", "haproxy", str(ROOT / "examples" / "school-proxy.toml")))
+    output = OutputReader(
+        start_proxylab("export", "haproxy", str(ROOT / "examples" / "school-proxy.toml"))
+    )
     assert output.finish() == 2
     assert "give a [reverse] file" in output.seen and "Traceback" not in output.seen
 

@@ -29,7 +29,7 @@ ORDERS = 50
 
 def shop_file(kitchens: list[Kitchen], weights: tuple[int, ...], balancer: str, port: int) -> str:
     backends = ", ".join(
-        f'"{k.address[0]}:{k.address[1]}={w}"' for k, w in zip(kitchens, weights)
+        f'"{k.address[0]}:{k.address[1]}={w}"' for k, w in zip(kitchens, weights, strict=True)
     )
     return f'[reverse]\nlisten = "127.0.0.1:{port}"\nbalancer = "{balancer}"\nbackends = [{backends}]\n'
 
@@ -66,7 +66,7 @@ def test_the_same_distribution_as_proxylab(
         with RealProxy(program, EXPORTERS[program](config).text, port) as real:
             theirs = orders(lab.client(), real.url)
     total = sum(weights)
-    expected = {k.name: ORDERS * w // total for k, w in zip(kitchens, weights)}
+    expected = {k.name: ORDERS * w // total for k, w in zip(kitchens, weights, strict=True)}
     print(f"\n{program} {balancer} {weights}: proxylab {dict(ours)}  {program} {dict(theirs)}")
     assert sum(ours.values()) == sum(theirs.values()) == ORDERS
     assert ours == theirs
@@ -168,7 +168,9 @@ def test_squid_blocks_and_reveals_what_proxylab_does(tmp_path: Path, privacy: st
         hosts = {name: address[0] for name, address in lab.resolver.items()}
         with RealProxy("squid", to_squid(config).text, port, hosts=hosts) as squid:
             theirs, their_fields, their_block = origin_view(lab.client(via_proxy=squid.url), lab)
-    print(f"\nsquid {privacy}: proxylab {sorted(ours)} {our_block}; squid {sorted(theirs)} {their_block}")
+    print(
+        f"\nsquid {privacy}: proxylab {sorted(ours)} {our_block}; squid {sorted(theirs)} {their_block}"
+    )
     assert our_block == their_block == 403
     assert ours == theirs
     expected = {"transparent": {"via", "x-forwarded-for", "x-real-ip"}, "anonymous": {"via"}}

@@ -55,10 +55,14 @@ def export(program: str, path: str | Path) -> Exported:
     config = load_config(path)
     if _KIND[program] == "reverse":
         if not isinstance(config, ReverseConfig):
-            raise ConfigError(f"{program} is a reverse proxy: give a [reverse] file (squid takes [forward]).")
+            raise ConfigError(
+                f"{program} is a reverse proxy: give a [reverse] file (squid takes [forward])."
+            )
         return to_nginx(config) if program == "nginx" else to_haproxy(config)
     if not isinstance(config, ForwardConfig):
-        raise ConfigError("squid is a forward proxy: give a [forward] file (nginx and haproxy take [reverse]).")
+        raise ConfigError(
+            "squid is a forward proxy: give a [forward] file (nginx and haproxy take [reverse])."
+        )
     return to_squid(config)
 
 
@@ -83,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(errors: Console, program: str, text: str) -> int:
     if installed(program) is None:
-        print_error(errors, f"{program} is not installed, so it cannot check the file: {INSTALL_HINT}")
+        print_error(
+            errors, f"{program} is not installed, so it cannot check the file: {INSTALL_HINT}"
+        )
         return 1
     verdict = check_config(program, text)
     if verdict.ok:

@@ -257,7 +257,9 @@ def run(args: argparse.Namespace) -> int:
         routes = [parse_route(r, args.balancer) for r in args.route]
         backends = [parse_backend(b) for b in args.backend]
         pools = (routes, backends)
-        routes, backends, settings = reverse_with_config(config, args, pools, settings_from_args(args))
+        routes, backends, settings = reverse_with_config(
+            config, args, pools, settings_from_args(args)
+        )
     except ConfigError as error:
         print_error(console, error.message)
         return 2

@@ -105,8 +105,9 @@ class PoolConfig:
     name: str = "default"
 
     def make_balancer(self) -> Balancer:
-        options = {"key": self.hash_key} if self.balancer == "consistent-hash" else {}
-        return make_balancer(self.balancer, **options)
+        if self.balancer == "consistent-hash":
+            return make_balancer(self.balancer, key=self.hash_key)
+        return make_balancer(self.balancer)
 
     def route(self) -> Route:
         return Route(self.prefix, self.backends, self.make_balancer(), self.host)
@@ -209,7 +210,9 @@ def _ports(section: Section) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(
         isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in value
     ):
-        raise section.error("connect_ports", "expected a list of ports from 1 to 65535, e.g. [443].")
+        raise section.error(
+            "connect_ports", "expected a list of ports from 1 to 65535, e.g. [443]."
+        )
     return tuple(value)
 
 
@@ -232,7 +235,9 @@ def _size(section: Section, key: str, default: int) -> int:
         unit = text[len(number) :] or "B"
         if number.isdigit() and unit in _SIZE_UNITS:
             return int(number) * _SIZE_UNITS[unit]
-    raise section.error(key, f"expected a size like \"64MB\", \"512KB\" or a number of bytes, not {value!r}.")
+    raise section.error(
+        key, f'expected a size like "64MB", "512KB" or a number of bytes, not {value!r}.'
+    )
 
 
 def _resolve(section: Section | None) -> dict[str, tuple[str, int]]:
@@ -240,8 +245,7 @@ def _resolve(section: Section | None) -> dict[str, tuple[str, int]]:
         return {}
     mapping = {}
     for name in list(section.data):
-        address = str(section.text(name))
-        mapping[name.lower()] = _check(section, name, lambda: parse_host_port(address))
+        mapping[name.lower()] = _check(section, name, _host_port(str(section.text(name))))
     section.finish()
     return mapping
 
@@ -250,7 +254,7 @@ def _rule(section: Section) -> Rule:
     """One ``[[forward.rules]]`` table -> a Rule, via the command-line pattern language."""
     action = section.text("action", None, choices=("block", "allow"))
     if action is None:
-        raise section.error(None, "a rule needs action = \"block\" or \"allow\".")
+        raise section.error(None, 'a rule needs action = "block" or "allow".')
     given = {key: section.raw(key) for key in _RULE_TARGETS if section.has(key)}
     clients, days, hours = section.texts("clients"), section.raw("days"), section.text("hours")
     for key in ("host", "path", "url_regex", "client", "pattern"):
@@ -278,7 +282,7 @@ def _window(section: Section, days: object, hours: str | None) -> str:
     if isinstance(days, list) and all(isinstance(day, str) for day in days):
         days = ",".join(days)
     if days is not None and not isinstance(days, str):
-        raise section.error("days", "expected days like \"mon-fri\" or [\"sat\", \"sun\"].")
+        raise section.error("days", 'expected days like "mon-fri" or ["sat", "sun"].')
     return ",".join(part for part in (days, hours) if part)
 
 
@@ -293,7 +297,7 @@ def _reverse(section: Section, source: str) -> ReverseConfig:
     for route in section.tables("routes"):
         pools.append(_route(route, balancer, hash_key, len(pools)))
     if not pools:
-        raise section.error(None, "give backends = [\"127.0.0.1:9001\", ...] or [[reverse.routes]].")
+        raise section.error(None, 'give backends = ["127.0.0.1:9001", ...] or [[reverse.routes]].')
     health = _health(section.table("health"))
     sticky = section.flag("sticky")
     hide = tuple(name.lower() for name in section.texts("hide_headers", ("server", "x-powered-by")))
@@ -310,7 +314,7 @@ def _balancer(section: Section, default: str) -> str:
 def _list(section: Section, key: str) -> list[object]:
     value = section.raw(key, [])
     if not isinstance(value, list):
-        raise section.error(key, "expected a list, e.g. [\"127.0.0.1:9001\", \"127.0.0.1:9002\"].")
+        raise section.error(key, 'expected a list, e.g. ["127.0.0.1:9001", "127.0.0.1:9002"].')
     return value
 
 
@@ -321,14 +325,21 @@ def _backend(section: Section, key: str, item: object) -> Backend:
         address, weight = item.get("address"), item.get("weight", 1)
         extra = sorted(set(item) - {"address", "weight"})
         if extra:
-            raise section.error(key, f"unknown key {extra[0]!r} in a backend; allowed: address, weight.")
+            raise section.error(
+                key, f"unknown key {extra[0]!r} in a backend; allowed: address, weight."
+            )
     elif isinstance(item, str) and "=" in item:
         address, _, weight_text = item.rpartition("=")
         weight = int(weight_text) if weight_text.isdigit() else -1
     if not isinstance(address, str) or isinstance(weight, bool) or not isinstance(weight, int):
-        raise section.error(key, f"a backend is \"HOST:PORT\", \"HOST:PORT=WEIGHT\" or {{address = \"HOST:PORT\", weight = 3}}, not {item!r}.")
+        raise section.error(
+            key,
+            f'a backend is "HOST:PORT", "HOST:PORT=WEIGHT" or {{address = "HOST:PORT", weight = 3}}, not {item!r}.',
+        )
     if weight < 1:
-        raise section.error(key, f"backend {address!r}: the weight must be a whole number of at least 1.")
+        raise section.error(
+            key, f"backend {address!r}: the weight must be a whole number of at least 1."
+        )
     host, port = _check(section, key, lambda: parse_host_port(address))
     return Backend(host, port, weight)
 
@@ -342,7 +353,7 @@ def _route(section: Section, balancer: str, hash_key: str, number: int) -> PoolC
     key = section.text("hash_key", hash_key)
     backends = tuple(_backend(section, "backends", item) for item in _list(section, "backends"))
     if not backends:
-        raise section.error("backends", "a route needs backends = [\"HOST:PORT\", ...].")
+        raise section.error("backends", 'a route needs backends = ["HOST:PORT", ...].')
     name = section.text("name", f"route{number}")
     section.finish()
     return PoolConfig(prefix, backends, own, key, host, name)
@@ -391,6 +402,10 @@ def _listen(section: Section, key: str, default: str) -> str:
     text = section.text(key, default)
     _check(section, key, lambda: parse_host_port(text))
     return str(text)
+
+
+def _host_port(text: str) -> Callable[[], tuple[str, int]]:
+    return lambda: parse_host_port(text)
 
 
 def _check(section: Section, key: str, build: Callable[[], T]) -> T:

@@ -1,11 +1,11 @@
-'''The two complete, commented example files: the school's proxy and a shop's reverse proxy.
+"""The two complete, commented example files: the school's proxy and a shop's reverse proxy.
 
 They are the schema's documentation (``proxylab forward --help`` and ``proxylab reverse
 --help`` print them), and the same text is in ``examples/school-proxy.toml`` and
 ``examples/shop-reverse.toml`` (a test keeps the copies equal and loads both).
 
 Layer 5 (an edge).
-'''
+"""
 
 from __future__ import annotations
 

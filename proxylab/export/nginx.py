@@ -80,13 +80,17 @@ def _forwarding_headers(out: Writer, config: ReverseConfig) -> None:
     out.line("proxy_set_header X-Forwarded-Proto $scheme;")
     out.line("proxy_set_header X-Forwarded-Host $http_host;")
     if config.forwarded_header:
-        out.line('proxy_set_header Forwarded "for=$remote_addr;proto=$scheme;host=\\"$http_host\\"";')
+        out.line(
+            'proxy_set_header Forwarded "for=$remote_addr;proto=$scheme;host=\\"$http_host\\"";'
+        )
 
 
 def _hidden_headers(out: Writer, config: ReverseConfig) -> None:
     for name in config.hide_headers:
         if name == "server":
-            out.comment("the backends' Server is hidden by default; nginx sends its own `Server: nginx`")
+            out.comment(
+                "the backends' Server is hidden by default; nginx sends its own `Server: nginx`"
+            )
         else:
             out.line(f"proxy_hide_header {_title(name)};")
 
@@ -142,9 +146,7 @@ def _server(out: Writer, config: ReverseConfig, host: str | None) -> None:
     out.line(f"server_name {host};" if host else 'server_name "";  # any host')
     if config.tls is not None:
         _tls(out, config)
-    for pool in sorted(
-        (p for p in config.pools if p.host == host), key=lambda p: -len(p.prefix)
-    ):
+    for pool in sorted((p for p in config.pools if p.host == host), key=lambda p: -len(p.prefix)):
         out.open(f"location {pool.prefix}")
         out.line(f"proxy_pass http://{_pool_name(pool)};")
         out.close()

@@ -33,7 +33,7 @@ from proxylab.errors import ConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["Section", "load_toml"]
 
@@ -47,7 +47,9 @@ def load_toml(path: str | Path) -> Section:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as error:
-        raise ConfigError(f"Cannot read the configuration file {str(file)!r}: {error.strerror}.")
+        raise ConfigError(
+            f"Cannot read the configuration file {str(file)!r}: {error.strerror}."
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: the configuration file must be UTF-8 text.") from None
     try:
@@ -154,7 +156,9 @@ class Section:
         if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?s", value.strip()):
             value = float(value.strip()[:-1])
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(key, f"expected a number of seconds like 2 or \"2s\", not {_describe(value)}.")
+            raise self.error(
+                key, f'expected a number of seconds like 2 or "2s", not {_describe(value)}.'
+            )
         if value < minimum:
             raise self.error(key, f"must be at least {minimum:g}, not {value:g}.")
         return float(value)
@@ -164,7 +168,9 @@ class Section:
         value = self._typed(key, (int,), default, "a whole number")
         top = f" and at most {maximum}" if maximum is not None else ""
         if value < minimum or (maximum is not None and value > maximum):
-            raise self.error(key, f"must be a whole number of at least {minimum}{top}, not {value}.")
+            raise self.error(
+                key, f"must be a whole number of at least {minimum}{top}, not {value}."
+            )
         return int(value)
 
     def flag(self, key: str, default: bool = False) -> bool:
@@ -187,7 +193,9 @@ class Section:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise self.error(key, f"expected a table ([{self._child(key)}]), not {_describe(value)}.")
+            raise self.error(
+                key, f"expected a table ([{self._child(key)}]), not {_describe(value)}."
+            )
         return Section(value, self._child(key), self.source)
 
     def tables(self, key: str) -> list[Section]:
@@ -206,7 +214,9 @@ class Section:
         if unknown:
             known = ", ".join(sorted(self._read)) or "none"
             hint = f" {allowed_help}" if allowed_help else ""
-            raise self.error(unknown[0], f"unknown key {unknown[0]!r}; allowed here: {known}.{hint}")
+            raise self.error(
+                unknown[0], f"unknown key {unknown[0]!r}; allowed here: {known}.{hint}"
+            )
 
 
 def _describe(value: object) -> str:

@@ -106,10 +106,7 @@ def _rule(out: Writer, rule: Rule, name: str) -> None:
     windows: list[list[str]] = [[]]
     if isinstance(rule, TimeWindowRule):
         windows = _windows(out, rule, name)
-        if rule.inner is None:
-            rule = AnyRequest(rule.action)
-        else:
-            rule = rule.inner
+        rule = AnyRequest(rule.action) if rule.inner is None else rule.inner
     target = _target(out, rule, name)
     if target is None:
         return
@@ -153,6 +150,7 @@ def _path(out: Writer, rule: PathPrefixRule, name: str) -> list[str]:
 def _windows(out: Writer, rule: TimeWindowRule, name: str) -> list[list[str]]:
     """``time`` acls; a window across midnight is two: until 24:00, and from 00:00 next day."""
     days = sorted(rule.days) if rule.days is not None else list(range(7))
+    spans: list[tuple[list[int], time, time | None]]
     if rule.start == rule.end:
         spans = [(days, time(0), None)]
     elif rule.start < rule.end:

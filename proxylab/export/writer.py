@@ -59,7 +59,9 @@ class Writer:
         self.line("}")
 
     def result(self) -> Exported:
-        return Exported(self.program, "\n".join(self.lines) + "\n", tuple(dict.fromkeys(self.warnings)))
+        return Exported(
+            self.program, "\n".join(self.lines) + "\n", tuple(dict.fromkeys(self.warnings))
+        )
 
 
 def split_address(listen: str) -> tuple[str, int]:
