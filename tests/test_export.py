@@ -240,8 +240,9 @@ def test_squid_accepts_the_school_example_and_every_rule_kind(tmp_path: Path) ->
     verdict = check_config("squid", to_squid(school).text)  # type: ignore[arg-type]
     assert verdict.ok, verdict.output
     config = forward_config(tmp_path, (
-        '[forward]\nprivacy = "elite"\nscrub = ["user-agent", "cookie"]\nconnect_ports = [443, 8443]\n'
-        '[[forward.rules]]\naction = "block"\npattern = "client:10.1.0.0/16 news.test/sports@sat,sun"\n'
+        '[forward]\nprivacy = "elite"\nscrub = ["user-agent", "cookie"]\n'
+        "connect_ports = [443, 8443]\n[[forward.rules]]\naction = \"block\"\n"
+        'pattern = "client:10.1.0.0/16 news.test/sports@sat,sun"\n'
         '[[forward.rules]]\naction = "block"\npattern = "*@22:00-06:00"\n'
     ))  # fmt: skip
     verdict = check_config("squid", to_squid(config).text)

@@ -31,7 +31,8 @@ def shop_file(kitchens: list[Kitchen], weights: tuple[int, ...], balancer: str, 
     backends = ", ".join(
         f'"{k.address[0]}:{k.address[1]}={w}"' for k, w in zip(kitchens, weights, strict=True)
     )
-    return f'[reverse]\nlisten = "127.0.0.1:{port}"\nbalancer = "{balancer}"\nbackends = [{backends}]\n'
+    listen = f'listen = "127.0.0.1:{port}"'
+    return f'[reverse]\n{listen}\nbalancer = "{balancer}"\nbackends = [{backends}]\n'
 
 
 def orders(client: httpx.Client, url: str, count: int = ORDERS) -> Counter[str]:
@@ -169,7 +170,8 @@ def test_squid_blocks_and_reveals_what_proxylab_does(tmp_path: Path, privacy: st
         with RealProxy("squid", to_squid(config).text, port, hosts=hosts) as squid:
             theirs, their_fields, their_block = origin_view(lab.client(via_proxy=squid.url), lab)
     print(
-        f"\nsquid {privacy}: proxylab {sorted(ours)} {our_block}; squid {sorted(theirs)} {their_block}"
+        f"\nsquid {privacy}: proxylab {sorted(ours)} {our_block}; "
+        f"squid {sorted(theirs)} {their_block}"
     )
     assert our_block == their_block == 403
     assert ours == theirs

@@ -99,7 +99,8 @@ def apply_reverse_config(args: argparse.Namespace) -> ReverseConfig | None:
     }  # fmt: skip
     if tls is not None:
         values |= {"tls_self_signed": tls.self_signed, "cert": tls.cert, "key": tls.key,
-                   "redirect_http": tls.redirect_http, "hsts": tls.hsts_max_age is not None}  # fmt: skip
+                   "redirect_http": tls.redirect_http,
+                   "hsts": tls.hsts_max_age is not None}  # fmt: skip
     _fill(args, values)
     return config
 

@@ -334,7 +334,8 @@ def _backend(section: Section, key: str, item: object) -> Backend:
     if not isinstance(address, str) or isinstance(weight, bool) or not isinstance(weight, int):
         raise section.error(
             key,
-            f'a backend is "HOST:PORT", "HOST:PORT=WEIGHT" or {{address = "HOST:PORT", weight = 3}}, not {item!r}.',
+            'a backend is "HOST:PORT", "HOST:PORT=WEIGHT" or '
+            f'{{address = "HOST:PORT", weight = 3}}, not {item!r}.',
         )
     if weight < 1:
         raise section.error(
