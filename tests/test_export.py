@@ -199,7 +199,8 @@ def test_squid_rule_kinds_windows_and_notes(tmp_path: Path) -> None:
 @needs("nginx")
 @pytest.mark.parametrize("balancer", sorted(BALANCERS))
 def test_nginx_accepts_every_balancer(tmp_path: Path, balancer: str) -> None:
-    config = reverse_config(tmp_path, shop(balancer, '[reverse.health]\npath = "/health"\n'))
+    extra = 'forwarded_header = true\n[reverse.health]\npath = "/health"\n'
+    config = reverse_config(tmp_path, shop(balancer, extra))
     verdict = check_config("nginx", to_nginx(config).text)
     assert verdict.ok, verdict.output
 
@@ -207,7 +208,7 @@ def test_nginx_accepts_every_balancer(tmp_path: Path, balancer: str) -> None:
 @needs("haproxy")
 @pytest.mark.parametrize("balancer", sorted(BALANCERS))
 def test_haproxy_accepts_every_balancer(tmp_path: Path, balancer: str) -> None:
-    config = reverse_config(tmp_path, shop(balancer, "sticky = true\n"))
+    config = reverse_config(tmp_path, shop(balancer, "sticky = true\nforwarded_header = true\n"))
     verdict = check_config("haproxy", to_haproxy(config).text)
     assert verdict.ok, verdict.output
 

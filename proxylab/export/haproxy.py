@@ -96,7 +96,11 @@ def _frontend(out: Writer, config: ReverseConfig) -> None:
     out.line("http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
     out.line("http-request set-header X-Forwarded-Host %[req.hdr(host)]")
     if config.forwarded_header:
-        out.line("option forwarded proto host for")
+        out.comment("RFC 7239 Forwarded (HAProxy >= 2.7 also has `option forwarded`)")
+        out.line(
+            'http-request set-header Forwarded '
+            '"for=%[src];proto=%[ssl_fc,iif(https,http)];host=\\"%[req.hdr(host)]\\""'
+        )
     for name in config.hide_headers:
         out.line(f"http-response del-header {_title(name)}")
     _routing(out, config)
