@@ -42,12 +42,16 @@ def test_squid_elite(tmp_path: Path) -> None:
 
 def test_weighted_orders() -> None:
     balancer = make_balancer("weighted")
-    kitchens = [Backend("127.0.0.1", 9001, 3), Backend("127.0.0.1", 9002), Backend("127.0.0.1", 9003)]
+    kitchens = [
+        Backend("127.0.0.1", 9001, 2),
+        Backend("127.0.0.1", 9002),
+        Backend("127.0.0.1", 9003),
+    ]
     request = Request("GET", "/", Headers())
-    picks = [balancer.choose(request, kitchens) for _ in range(50)]
-    right = picks.count(kitchens[0])
+    picks = [balancer.choose(request, kitchens) for _ in range(40)]
+    right = picks.count(kitchens[0])  # nginx's own algorithm: the runs show nginx agrees
     assert check("12.weighted_orders", right)
-    assert not check("12.weighted_orders", 50 // 3)
+    assert not check("12.weighted_orders", 40 // 3)
     assert not check("12.weighted_orders", "thirty")
 
 
@@ -56,7 +60,9 @@ def test_not_exported(tmp_path: Path) -> None:
         name
         for name in BALANCERS
         if to_nginx(_reverse(tmp_path, name)).warnings
-        and any("no least" in w or "has no" in w for w in to_haproxy(_reverse(tmp_path, name)).warnings)
+        and any(
+            "no least" in w or "has no" in w for w in to_haproxy(_reverse(tmp_path, name)).warnings
+        )
     ]
     assert len(lacking) == 1
     assert check("12.not_exported", lacking[0])

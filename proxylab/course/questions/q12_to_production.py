@@ -8,7 +8,7 @@ QUESTIONS = (
     Question(
         "12.nginx_p2c",
         one_of("random two least_conn", "random two least_conn;"),
-        "Export a file with balancer = \"p2c\" to nginx and read the first line inside "
+        'Export a file with balancer = "p2c" to nginx and read the first line inside '
         "its upstream block: nginx draws two servers at random, then compares them.",
     ),
     Question(
@@ -19,9 +19,9 @@ QUESTIONS = (
     ),
     Question(
         "12.weighted_orders",
-        equals(30),
-        "Weights 3, 1, 1 give kitchen-a three parts out of five: count its orders in the "
-        "nginx column of the side-by-side table (or work it out from the weights).",
+        equals(20),
+        "A kitchen's share is its weight divided by the sum of the weights; or set WEIGHTS "
+        "and ORDERS in the parameters cell, run again and read the nginx column.",
     ),
     Question(
         "12.not_exported",
