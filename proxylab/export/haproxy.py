@@ -98,7 +98,7 @@ def _frontend(out: Writer, config: ReverseConfig) -> None:
     if config.forwarded_header:
         out.comment("RFC 7239 Forwarded (HAProxy >= 2.7 also has `option forwarded`)")
         out.line(
-            'http-request set-header Forwarded '
+            "http-request set-header Forwarded "
             '"for=%[src];proto=%[ssl_fc,iif(https,http)];host=\\"%[req.hdr(host)]\\""'
         )
     for name in config.hide_headers:
