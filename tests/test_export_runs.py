@@ -146,10 +146,15 @@ def school_file(port: int, privacy: str) -> str:
 def origin_view(client: httpx.Client, lab: Lab) -> tuple[set[str], dict[str, str], int]:
     """What news.test saw (proxy-revealing fields and values) and the status for social.test."""
     port = lab.resolver["news.test"][1]
-    spoof = {"X-Real-IP": "203.0.113.7", "Referer": "http://school.test/secret"}
+    spoof = {
+        "X-Real-IP": "203.0.113.7",
+        "Referer": "http://school.test/secret",
+        "X-Forwarded-Proto": "https",  # a proxy trace: only elite removes it
+    }
     seen = client.get(f"http://news.test:{port}/whoami", headers=spoof).json()
     fields = {name.lower(): value for name, value in seen["headers"]}
-    revealing = {"via", "x-forwarded-for", "x-real-ip", "referer"} & set(fields)
+    revealing = {"via", "x-forwarded-for", "x-real-ip", "referer", "x-forwarded-proto"}
+    revealing &= set(fields)
     blocked = client.get(f"http://social.test:{lab.resolver['social.test'][1]}/").status_code
     return revealing, fields, blocked
 
@@ -175,7 +180,10 @@ def test_squid_blocks_and_reveals_what_proxylab_does(tmp_path: Path, privacy: st
     )
     assert our_block == their_block == 403
     assert ours == theirs
-    expected = {"transparent": {"via", "x-forwarded-for", "x-real-ip"}, "anonymous": {"via"}}
+    expected = {
+        "transparent": {"via", "x-forwarded-for", "x-real-ip", "x-forwarded-proto"},
+        "anonymous": {"via", "x-forwarded-proto"},
+    }
     assert theirs == expected.get(privacy, set())
     if privacy == "transparent":
         assert their_fields["x-forwarded-for"] == our_fields["x-forwarded-for"] == lab.addresses.you

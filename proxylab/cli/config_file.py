@@ -20,7 +20,8 @@ import dataclasses
 from typing import Any
 
 from proxylab.errors import ConfigError
-from proxylab.export.config import ForwardConfig, ReverseConfig, load_config
+from proxylab.export.config import load_config
+from proxylab.export.model import ForwardConfig, ReverseConfig
 from proxylab.forward.proxy import ForwardSettings
 from proxylab.reverse.balancers import Backend
 from proxylab.reverse.routes import ReverseSettings, Route

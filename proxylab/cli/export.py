@@ -20,8 +20,9 @@ from rich.console import Console
 
 from proxylab.cli.console import print_error
 from proxylab.errors import ConfigError
-from proxylab.export.config import ForwardConfig, ReverseConfig, load_config
+from proxylab.export.config import load_config
 from proxylab.export.haproxy import to_haproxy
+from proxylab.export.model import ForwardConfig, ReverseConfig
 from proxylab.export.nginx import to_nginx
 from proxylab.export.programs import INSTALL_HINT, check_config, installed
 from proxylab.export.squid import to_squid

@@ -8,14 +8,10 @@ configuration from them (``to_nginx``, ``to_haproxy``, ``to_squid``), each an
 on loopback (``RealProxy``), so a notebook can put them beside proxylab.
 """
 
-from proxylab.export.config import (
-    EXAMPLE_FORWARD,
-    EXAMPLE_REVERSE,
-    ForwardConfig,
-    ReverseConfig,
-    load_config,
-)
+from proxylab.export.config import load_config
+from proxylab.export.examples import EXAMPLE_FORWARD, EXAMPLE_REVERSE
 from proxylab.export.haproxy import to_haproxy
+from proxylab.export.model import ForwardConfig, ReverseConfig
 from proxylab.export.nginx import to_nginx
 from proxylab.export.programs import (
     INSTALL_HINT,

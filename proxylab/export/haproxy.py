@@ -28,7 +28,7 @@ Layer 5 (an edge).
 
 from __future__ import annotations
 
-from proxylab.export.config import PoolConfig, ReverseConfig
+from proxylab.export.model import PoolConfig, ReverseConfig
 from proxylab.export.writer import Exported, Writer
 
 __all__ = ["to_haproxy"]

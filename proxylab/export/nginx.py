@@ -24,7 +24,7 @@ Layer 5 (an edge).
 
 from __future__ import annotations
 
-from proxylab.export.config import PoolConfig, ReverseConfig
+from proxylab.export.model import PoolConfig, ReverseConfig
 from proxylab.export.writer import Exported, Writer, split_address
 
 __all__ = ["to_nginx"]

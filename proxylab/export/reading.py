@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from proxylab.addresses import parse_host_port
 from proxylab.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -36,6 +37,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["Section", "load_toml"]
+
+T = TypeVar("T")
 
 _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
 _TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
@@ -204,6 +207,20 @@ class Section:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             raise self.error(key, f"expected tables written [[{self._child(key)}]].")
         return [Section(item, self._child(key), self.source, n) for n, item in enumerate(value)]
+
+    def check(self, key: str, build: Callable[[], T]) -> T:
+        """Run ``build``; a ``ConfigError`` from the library gets this file, line and key."""
+        try:
+            return build()
+        except ConfigError as error:
+            message = error.message.split("\nFilter patterns:")[0]  # the file's syntax differs
+            raise self.error(key, message) from None
+
+    def address(self, key: str, default: str) -> str:
+        """A ``HOST:PORT`` string, checked (``127.0.0.1:8080``, ``[::1]:8080``)."""
+        text = str(self.text(key, default))
+        self.check(key, lambda: parse_host_port(text))
+        return text
 
     def _child(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key

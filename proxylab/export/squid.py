@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from datetime import time
 
-from proxylab.export.config import ForwardConfig
+from proxylab.export.model import ForwardConfig
 from proxylab.export.writer import Exported, Writer
 from proxylab.forward.privacy import CLIENT_IP_HEADERS
 from proxylab.forward.rules import (
@@ -178,9 +178,25 @@ def _privacy(out: Writer, config: ForwardConfig) -> None:
     for header in hidden + sorted(config.scrub):
         out.line(f"request_header_access {_title(header)} deny all")
     if level == "elite":
-        out.line("reply_header_access Via deny all")
-        out.line("reply_header_access X-Cache deny all")
-        out.line("reply_header_access X-Cache-Lookup deny all")
+        _elite(out)
+
+
+#: proxy traces proxylab's elite level removes that Squid's forwarded_for and via do not
+_PROXY_TRACES = ("X-Proxy-Id", "X-Bluecoat-Via", "X-Forwarded-Host", "X-Forwarded-Proto",
+                 "X-Forwarded-Port", "X-Forwarded-Server")  # fmt: skip
+
+
+def _elite(out: Writer) -> None:
+    """No proxy trace at all: what the elite level removes beyond Via and X-Forwarded-For."""
+    for header in _PROXY_TRACES:
+        out.line(f"request_header_access {header} deny all")
+    out.cannot(
+        "elite removes every X-Forwarded-* and X-Proxy-* field; Squid matches names "
+        "exactly, so only the common ones are listed above."
+    )
+    out.line("reply_header_access Via deny all")
+    out.line("reply_header_access X-Cache deny all")
+    out.line("reply_header_access X-Cache-Lookup deny all")
 
 
 def _cache(out: Writer, config: ForwardConfig) -> None:
