@@ -141,7 +141,7 @@ def test_the_school_example_in_squid_terms() -> None:
         "acl r1 dstdomain .social.test",
         "http_access allow r1_clients r1",
         "http_access deny r2",
-        "acl r3_time time MTWHF 08:00-16:00",
+        "acl r3_time time MTWHF 08:00-15:59",  # Squid includes its end minute
         "acl r3 dstdomain video.test",
         "http_access deny r3 r3_time",
         "acl r4 urlpath_regex ^/ads([/?;#]|$)",
@@ -187,8 +187,8 @@ def test_squid_rule_kinds_windows_and_notes(tmp_path: Path) -> None:
         "acl r1_host dstdomain .school.test",
         "http_access allow r1_host r1",
         "acl r2 src 10.9.0.0/16",
-        "acl r3_time1 time F 22:00-24:00",  # a window across midnight is two acls
-        "acl r3_time2 time A 00:00-06:00",
+        "acl r3_time1 time F 22:00-23:59",  # a window across midnight is two acls
+        "acl r3_time2 time A 00:00-05:59",
         "http_access deny all r3_time1",
         "http_access deny all r3_time2",
         "http_access deny all\n",

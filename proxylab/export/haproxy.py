@@ -79,6 +79,8 @@ def _frontend(out: Writer, config: ReverseConfig) -> None:
         if tls.self_signed:
             out.cannot("self_signed: give HAProxy a real certificate; this path is a placeholder.")
         out.comment("crt: the certificate chain AND its private key in one PEM file")
+        if tls.key:
+            out.comment(f"(append {tls.key} to it, or name the key file <crt>.key: HAProxy >= 2.2)")
         out.line(f"bind {config.listen} ssl crt {tls.cert or 'lab-cert.pem'}")
         if tls.redirect_http:
             out.line(f"bind {tls.redirect_http}")

@@ -17,7 +17,7 @@ default last. How each rule kind is written:
   path /ads           ``urlpath_regex ^/ads([/?;#]|$)`` (a segment boundary, as proxylab)
   url_regex           ``url_regex`` (POSIX extended; Python-only syntax is reported)
   client network      ``src 10.1.0.0/16``
-  time window         ``time MTWHF 08:00-16:00`` (S M T W H F A = Sunday .. Saturday)
+  time window         ``time MTWHF 08:00-15:59`` (S M T W H F A = Sunday .. Saturday)
   ==================  ===============================================================
 
 Privacy levels: transparent = ``forwarded_for on`` + ``via on``; anonymous =
@@ -148,25 +148,32 @@ def _path(out: Writer, rule: PathPrefixRule, name: str) -> list[str]:
 
 
 def _windows(out: Writer, rule: TimeWindowRule, name: str) -> list[list[str]]:
-    """``time`` acls; a window across midnight is two: until 24:00, and from 00:00 next day."""
+    """``time`` acls; a window across midnight is two: until midnight, then the next morning.
+
+    Squid includes the end minute (its TimeData matches ``start <= now <= stop``) where
+    proxylab excludes it, so the acl ends one minute earlier: 08:00-16:00 is 08:00-15:59.
+    """
     days = sorted(rule.days) if rule.days is not None else list(range(7))
-    spans: list[tuple[list[int], time, time | None]]
+    midnight = time(0)
     if rule.start == rule.end:
-        spans = [(days, time(0), None)]
+        spans = [(days, midnight, midnight)]
     elif rule.start < rule.end:
         spans = [(days, rule.start, rule.end)]
     else:
-        spans = [(days, rule.start, None), ([(d + 1) % 7 for d in days], time(0), rule.end)]
+        spans = [(days, rule.start, midnight), ([(d + 1) % 7 for d in days], midnight, rule.end)]
     result = []
     for number, (span_days, start, end) in enumerate(spans, 1):
         letters = "".join(_DAY_LETTERS[d] for d in sorted(set(span_days)))
         acl = f"{name}_time{number if len(spans) > 1 else ''}"
-        until = "24:00" if end is None else f"{end:%H:%M}"
-        out.line(f"acl {acl} time {letters} {start:%H:%M}-{until}")
+        out.line(f"acl {acl} time {letters} {start:%H:%M}-{_minute_before(end)}")
         result.append([acl])
-    if rule.start != rule.end and rule.start < rule.end:
-        out.comment("proxylab excludes the end minute; Squid includes it")
     return result
+
+
+def _minute_before(end: time) -> str:
+    """The last minute inside a window that ends (excluded) at ``end``; midnight -> 23:59."""
+    minutes = (end.hour * 60 + end.minute - 1) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _privacy(out: Writer, config: ForwardConfig) -> None:
