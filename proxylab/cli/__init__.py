@@ -21,9 +21,9 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: sub-command name -> module under proxylab.cli that implements it
 COMMANDS: dict[str, str] = {
-    "export": "proxylab.cli.export",
     "forward": "proxylab.cli.forward",
     "reverse": "proxylab.cli.reverse",
+    "export": "proxylab.cli.export",
     "tour": "proxylab.cli.tour",
 }
 

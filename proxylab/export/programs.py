@@ -184,7 +184,7 @@ def _nginx(path: str, text: str, workdir: Path) -> list[str]:
     paths += f"    access_log {workdir / 'access.log'};\n"
     (workdir / "nginx.conf").write_text(text.replace("\nhttp {\n", "\nhttp {\n" + paths, 1))
     directives = f"daemon off; pid {workdir / 'nginx.pid'};"
-    if os.geteuid() == 0:
+    if _is_root():
         directives += " user root;"  # workers may then use the private temp dirs
     return [path, "-p", f"{workdir}/", "-e", str(workdir / "error.log"),
             "-c", str(workdir / "nginx.conf"), "-g", directives]  # fmt: skip
@@ -207,9 +207,14 @@ def _squid(path: str, text: str, workdir: Path, hosts: Mapping[str, str]) -> lis
     return [path, "-f", str(workdir / "squid.conf")]
 
 
+def _is_root() -> bool:
+    """Running as root (POSIX only: Windows has no effective user id)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def _hand_to_squid_user(workdir: Path) -> None:
     """As root, Squid works as its ``cache_effective_user`` (Debian: proxy): let it write."""
-    if os.geteuid() != 0:
+    if not _is_root():
         return
     import pwd
 
