@@ -299,3 +299,14 @@ def test_export_command_check_runs_the_real_checker() -> None:
     ))  # fmt: skip
     assert output.finish() == 0
     assert "squid accepts the configuration." in output.seen
+
+
+@needs("nginx")
+def test_export_command_check_reports_what_the_program_rejects() -> None:
+    # the shop example names certificate files that do not exist on this machine
+    output = OutputReader(start_proxylab(
+        "export", "nginx", str(ROOT / "examples" / "shop-reverse.toml"), "--check"
+    ))  # fmt: skip
+    assert output.finish() == 1
+    assert "nginx rejects the configuration" in output.seen
+    assert "/etc/ssl/shop/fullchain.pem" in output.seen and "Traceback" not in output.seen
