@@ -197,22 +197,27 @@ def test_forward_runs_the_file_and_flags_override_it(tmp_path: Path) -> None:
             assert output.finish() == 0
 
 
-def test_reverse_runs_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [([], ["kitchen-a"] * 4 + ["kitchen-b"] * 2), (["--balancer", "round-robin"], ["kitchen-a", "kitchen-b"] * 3)],
+)  # fmt: skip
+def test_reverse_runs_the_file_and_a_flag_overrides_it(
+    tmp_path: Path, flags: list[str], expected: list[str]
+) -> None:
     with Lab(distinct_addresses=False) as lab:
         kitchens = [lab.kitchen("kitchen-a"), lab.kitchen("kitchen-b")]
-        backends = ", ".join(
-            f'"127.0.0.1:{k.address[1]}={w}"' for k, w in zip(kitchens, (2, 1), strict=True)
-        )
+        weights = zip(kitchens, (2, 1), strict=True)
+        backends = ", ".join(f'"127.0.0.1:{k.address[1]}={w}"' for k, w in weights)
         path = write(tmp_path, (
             f'[reverse]\nlisten = "127.0.0.1:0"\nbalancer = "weighted"\nbackends = [{backends}]\n'
         ))  # fmt: skip
-        output = OutputReader(start_proxylab("reverse", "--config", str(path), "--quiet"))
+        output = OutputReader(start_proxylab("reverse", "--config", str(path), "--quiet", *flags))
         try:
             url = output.wait_for(r"listening\s+(http://127\.0\.0\.1:\d+)").group(1)
-            output.wait_for(r"balancer\s+weighted")
+            output.wait_for(r"balancer\s+" + (flags[1] if flags else "weighted"))
             with httpx.Client(trust_env=False, timeout=10) as client:
                 names = [client.get(f"{url}/order").json()["kitchen"] for _ in range(6)]
-            assert sorted(names) == ["kitchen-a"] * 4 + ["kitchen-b"] * 2
+            assert sorted(names) == sorted(expected)
         finally:
             output.process.send_signal(signal.SIGINT)
             assert output.finish() == 0

@@ -2,13 +2,17 @@
 
 What: ``add_config_flag`` adds the option and shows the complete example file in
 ``--help``; ``apply_forward_config`` / ``apply_reverse_config`` read the file (see
-``proxylab.export.config``) and copy its values onto the parsed flags that were left at
-their defaults, so a flag given on the command line overrides the file. Filter rules,
-routes and pools that flags cannot spell are handed back as the loaded configuration.
+``proxylab.export.config``) and fill in every flag that was not given on the command
+line, so a flag given there overrides the file. Filter rules, routes and pools that flags
+cannot spell are handed back as the loaded configuration.
 
 Rule of thumb for students: "the file is the default; the command line is the exception".
-A flag counts as given when its value differs from its default (``--privacy anonymous``
-next to a file that says elite therefore keeps elite: leave the file's key out instead).
+
+How "not given" is known: the flags a file can set get ``None`` as their parser default
+(``parser.set_defaults``), their real defaults are kept aside, and ``apply_*`` (the first
+thing ``run`` does) puts back, for every flag still ``None``, the file's value or the real
+default. So ``--balancer round-robin`` beats a file that says weighted, although
+round-robin is also the default.
 
 Layer 5 (an edge).
 """
@@ -35,8 +39,20 @@ __all__ = [
 ]
 
 
-def add_config_flag(parser: argparse.ArgumentParser, example: str) -> None:
-    """``--config FILE``, with ``example`` (a complete file) at the end of ``--help``."""
+#: the flags a configuration file can set, per command (argparse ``dest`` names)
+FILE_FLAGS = {
+    "forward": ("listen", "privacy", "scrub", "connect_port", "allow_client", "cache_size",
+                "max_object_size", "resolve"),
+    "reverse": ("listen", "balancer", "health_check", "sticky", "tls_self_signed", "cert", "key",
+                "redirect_http", "hsts"),
+}  # fmt: skip
+
+
+def add_config_flag(parser: argparse.ArgumentParser, command: str, example: str) -> None:
+    """``--config FILE``, with ``example`` (a complete file) at the end of ``--help``.
+
+    Call it after the other flags: it swaps their defaults for ``None`` (see the notes).
+    """
     parser.add_argument(
         "--config",
         metavar="FILE",
@@ -44,7 +60,8 @@ def add_config_flag(parser: argparse.ArgumentParser, example: str) -> None:
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "A complete configuration file (--config FILE):\n\n" + example
-    parser.set_defaults(flag_default=parser.get_default)
+    defaults = {dest: parser.get_default(dest) for dest in FILE_FLAGS[command]}
+    parser.set_defaults(**dict.fromkeys(defaults), flag_defaults=defaults)
 
 
 def _load(args: argparse.Namespace, kind: type[Any], command: str) -> Any:
@@ -58,15 +75,16 @@ def _load(args: argparse.Namespace, kind: type[Any], command: str) -> Any:
 
 
 def _fill(args: argparse.Namespace, values: dict[str, Any]) -> None:
-    """Copy each file value onto its flag, unless the flag was given (differs from default)."""
-    for dest, value in values.items():
-        if getattr(args, dest) == args.flag_default(dest):
-            setattr(args, dest, value)
+    """Every flag not given (still ``None``) gets the file's value, else its real default."""
+    for dest, default in getattr(args, "flag_defaults", {}).items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, values.get(dest, default))
 
 
 def apply_forward_config(args: argparse.Namespace) -> ForwardConfig | None:
-    """With ``--config``: the file's values on the flags left at their defaults."""
+    """The file's values (with ``--config``) or the defaults on the flags not given."""
     if not getattr(args, "config", None):
+        _fill(args, {})
         return None
     config: ForwardConfig = _load(args, ForwardConfig, "forward")
     _fill(args, {
@@ -89,8 +107,9 @@ def forward_with_config(config: ForwardConfig | None, args: argparse.Namespace,
 
 
 def apply_reverse_config(args: argparse.Namespace) -> ReverseConfig | None:
-    """With ``--config``: the file's values on the flags left at their defaults."""
+    """The file's values (with ``--config``) or the defaults on the flags not given."""
     if not getattr(args, "config", None):
+        _fill(args, {})
         return None
     config: ReverseConfig = _load(args, ReverseConfig, "reverse")
     tls = config.tls
@@ -117,7 +136,10 @@ def reverse_with_config(
     if config is None:
         return routes, backends, settings
     if not (routes or backends):
-        routes = config.routes()
+        file_pools = config.pools
+        if args.balancer != file_pools[0].balancer:  # --balancer was given: it wins everywhere
+            file_pools = tuple(dataclasses.replace(p, balancer=args.balancer) for p in file_pools)
+        routes = [pool.route() for pool in file_pools]
     file_settings = config.settings()
     settings = dataclasses.replace(
         settings,

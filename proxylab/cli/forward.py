@@ -116,7 +116,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="SIZE",
         help="largest response the cache stores (default 1MB)",
     )
-    add_config_flag(parser, EXAMPLE_FORWARD)
+    add_config_flag(parser, "forward", EXAMPLE_FORWARD)
 
 
 def _resolve_map(items: list[str]) -> dict[str, tuple[str, int]]:

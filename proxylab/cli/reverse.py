@@ -99,7 +99,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add("--hsts", action="store_true", help="send Strict-Transport-Security on HTTPS responses")
     add("--dashboard", action="store_true", help="show a live table of backends instead of events")
-    add_config_flag(parser, EXAMPLE_REVERSE)
+    add_config_flag(parser, "reverse", EXAMPLE_REVERSE)
 
 
 def parse_backend(text: str) -> Backend:
