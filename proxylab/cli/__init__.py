@@ -1,8 +1,9 @@
 """The ``proxylab`` command: one sub-command per job, each in its own module.
 
 ``proxylab lab`` starts the demo sites, kitchens and both proxies, ``proxylab forward`` runs
-the forward proxy, ``proxylab reverse`` the reverse proxy, ``proxylab tour`` the terminal
-walk-through and ``proxylab grade`` the exercises' grader.
+the forward proxy, ``proxylab reverse`` the reverse proxy, ``proxylab export`` writes nginx,
+HAProxy or Squid configuration for a config file, ``proxylab tour`` the terminal walk-through
+and ``proxylab grade`` the exercises' grader.
 Each sub-command module offers ``add_parser(subparsers)`` and ``run(args) -> int``; this
 module only wires them together, so adding a command never touches the others.
 
@@ -27,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "forward": "proxylab.cli.forward",
     "grade": "proxylab.cli.grade",
     "reverse": "proxylab.cli.reverse",
+    "export": "proxylab.cli.export",
     "tour": "proxylab.cli.tour",
 }
 

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from proxylab.addresses import parse_host_port
 from proxylab.cache.http_cache import HttpCache
+from proxylab.cli.config_file import add_config_flag, apply_forward_config, forward_with_config
 from proxylab.cli.console import (
     EventPrinter,
     add_server_flags,
@@ -29,6 +30,7 @@ from proxylab.cli.console import (
 )
 from proxylab.cli.labsites import forward_hints, lab_rows, lab_sites
 from proxylab.errors import ConfigError
+from proxylab.export.examples import EXAMPLE_FORWARD
 from proxylab.forward.access import ClientAccess
 from proxylab.forward.accesslog import AccessLog
 from proxylab.forward.filters import FilterPolicy
@@ -131,6 +133,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="also start the lab's demo sites (news.test, social.test ...) and reach them by name",
     )
+    add_config_flag(parser, "forward", EXAMPLE_FORWARD)
 
 
 def _resolve_map(items: list[str]) -> dict[str, tuple[str, int]]:
@@ -196,7 +199,7 @@ def _panel_rows(args: argparse.Namespace, url: str) -> list[tuple[str, str]]:
     return [
         ("listening", url),
         ("privacy", args.privacy + (f" + scrub {', '.join(args.scrub)}" if args.scrub else "")),
-        ("filter", filters or "none (everything allowed)"),
+        ("filter", filters or getattr(args, "rules_note", "") or "none (everything allowed)"),
         ("CONNECT ports", ", ".join(str(p) for p in (args.connect_port or [443]))),
         ("cache", cache),
         ("auth", "Basic" if args.auth else "none"),
@@ -215,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, console: Console, lab: Any) -> int:
     """Serve until Ctrl-C; ``lab`` (a started ``Lab`` or None) lends its names to dial."""
     try:
-        settings = settings_from_args(args)
+        config = apply_forward_config(args)  # --config FILE: flags given here win
+        settings = forward_with_config(config, args, settings_from_args(args))
         address = parse_host_port(args.listen)
     except ConfigError as error:
         print_error(console, error.message)

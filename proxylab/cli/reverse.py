@@ -25,6 +25,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from proxylab.addresses import parse_host_port
+from proxylab.cli.config_file import add_config_flag, apply_reverse_config, reverse_with_config
 from proxylab.cli.console import (
     EventPrinter,
     add_server_flags,
@@ -35,6 +36,7 @@ from proxylab.cli.console import (
 from proxylab.cli.labsites import lab_kitchens, lab_sites, reverse_hints
 from proxylab.cli.plugins import balancer_argument, describe_balancer
 from proxylab.errors import ConfigError
+from proxylab.export.examples import EXAMPLE_REVERSE
 from proxylab.metrics import Event, EventLog
 from proxylab.net.server import Server
 from proxylab.net.tls import (
@@ -107,6 +109,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="also open three lab kitchens (two quick, one slow) and use them as backends",
     )
+    add_config_flag(parser, "reverse", EXAMPLE_REVERSE)
 
 
 def parse_backend(text: str) -> Backend:
@@ -151,9 +154,9 @@ def settings_from_args(args: argparse.Namespace) -> ReverseSettings:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if not args.backend and not args.route and not getattr(args, "lab", False):
+    if not (args.backend or args.route or getattr(args, "lab", False) or args.config):
         raise ConfigError(
-            "Give at least one --backend ADDR or --route PREFIX=ADDR, "
+            "Give at least one --backend ADDR or --route PREFIX=ADDR, a --config FILE, "
             "or --lab to open three lab kitchens as backends."
         )
     if bool(args.cert) != bool(args.key):
@@ -269,11 +272,15 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, console: Console, kitchens: list[Backend]) -> int:
     """Serve until Ctrl-C; ``kitchens`` (from ``--lab``) join the ``--backend`` list."""
     try:
+        config = apply_reverse_config(args)  # --config FILE: flags given here win
         _check(args)
         address = parse_host_port(args.listen)
         routes = [parse_route(r, args.balancer) for r in args.route]
         backends = [parse_backend(b) for b in args.backend] + kitchens
-        settings = settings_from_args(args)
+        pools = (routes, backends)
+        routes, backends, settings = reverse_with_config(
+            config, args, pools, settings_from_args(args)
+        )
     except ConfigError as error:
         print_error(console, error.message)
         return 2
