@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from proxylab.cli import build_parser
+from proxylab.cli.config_file import apply_forward_config
 from proxylab.cli.forward import settings_from_args
 from proxylab.errors import ConfigError
 from proxylab.forward.proxy import ForwardSettings
@@ -24,6 +25,7 @@ def test_patterns_from_a_file_are_blocked_with_the_command_line_ones(tmp_path: P
     args = build_parser().parse_args(
         ["forward", "--block", "news.test", "--block-file", str(rules)]
     )
+    apply_forward_config(args)  # no --config: the flags not given get their defaults
     settings = settings_from_args(args)
     blocked = {h: decide(settings, h) for h in ("news.test", "social.test", "a.video.test")}
     assert blocked == dict.fromkeys(blocked, "block")
@@ -32,5 +34,6 @@ def test_patterns_from_a_file_are_blocked_with_the_command_line_ones(tmp_path: P
 
 def test_an_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     args = build_parser().parse_args(["forward", "--block-file", str(tmp_path / "missing.txt")])
+    apply_forward_config(args)
     with pytest.raises(ConfigError, match="Cannot read --block-file"):
         settings_from_args(args)
