@@ -32,8 +32,8 @@ reverse: setup
 check: setup lint test
 
 lint: setup
-	$(BIN)/ruff check proxylab tests bench
-	$(BIN)/ruff format --check proxylab tests bench
+	$(BIN)/ruff check proxylab tests bench exercises
+	$(BIN)/ruff format --check proxylab tests bench exercises
 	$(BIN)/mypy
 
 test: setup

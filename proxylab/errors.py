@@ -29,6 +29,7 @@ __all__ = [
     "RequestLineTooLong",
     "ServiceUnavailable",
     "UpstreamError",
+    "VersionNotSupported",
 ]
 
 
@@ -58,6 +59,13 @@ class ProtocolError(ProxyLabError):
 
     status = 400
     default_message = "The request is not valid HTTP/1.1."
+
+
+class VersionNotSupported(ProtocolError):
+    """A major HTTP version this proxy does not speak, e.g. ``HTTP/2.0`` in text form: 505."""
+
+    status = 505
+    default_message = "This proxy speaks HTTP/1.0 and HTTP/1.1 only."
 
 
 class RequestLineTooLong(ProtocolError):

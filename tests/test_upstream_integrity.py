@@ -206,3 +206,131 @@ def test_reverse_proxy_records_why_a_connection_was_dropped() -> None:
         f"backend connection closed: {len(INJECTED)} bytes after the end of the response"
         in event.note
     )
+
+
+# -- interim responses (RFC 9110 section 15.2) ------------------------------------------
+EARLY_HINTS = (
+    b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nX-Hint: early\r\n\r\n"
+)
+
+
+def hinting_script(head: bytes, conn: int) -> bytes:
+    """102 and 103 before the final 200, all in one write."""
+    final = response_bytes(b"page", "Cache-Control: max-age=300")
+    return b"HTTP/1.1 102 Processing\r\n\r\n" + EARLY_HINTS + final
+
+
+def read_until_body(address: tuple[str, int], request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while not data.endswith(b"page"):
+            chunk = sock.recv(65536)
+            assert chunk, f"closed early after {data!r}"
+            data += chunk
+    return data
+
+
+def test_interim_responses_are_relayed_by_the_forward_proxy_and_never_stored() -> None:
+    with (
+        ScriptedOrigin(hinting_script) as origin,
+        running_forward_proxy(forward_settings(origin.port), cache=HttpCache(1 << 20)) as (
+            server,
+            _,
+        ),
+    ):
+        ask = b"GET http://origin.test/p HTTP/1.1\r\nHost: origin.test\r\n\r\n"
+        first = read_until_body(server.address, ask)
+        assert first.startswith(b"HTTP/1.1 102 Processing\r\n")
+        assert b"HTTP/1.1 103 Early Hints\r\n" in first and b"Link: </style.css>" in first
+        final = first[first.index(b"HTTP/1.1 200") :]
+        assert b"X-Hint" not in final and b"Link:" not in final  # no leak into the final head
+        second = read_until_body(server.address, ask)  # from the cache: the final answer only
+        assert second.startswith(b"HTTP/1.1 200") and b"103" not in second.split(b"\r\n")[0]
+        assert b"X-Cache: HIT" in second
+
+
+def test_interim_responses_are_relayed_by_the_reverse_proxy_but_not_to_http_1_0() -> None:
+    with (
+        ScriptedOrigin(hinting_script) as origin,
+        ReverseProxy(backends=[Backend("127.0.0.1", origin.port)]).serve(
+            ("127.0.0.1", 0)
+        ) as server,
+    ):
+        eleven = read_until_body(server.address, b"GET /p HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+        assert eleven.startswith(b"HTTP/1.1 102 Processing\r\n") and b"103 Early Hints" in eleven
+        ten = read_until_body(server.address, b"GET /p HTTP/1.0\r\nHost: shop.test\r\n\r\n")
+        assert ten.startswith(b"HTTP/1.1 200 ")  # an HTTP/1.0 client never sees a 1xx
+
+
+# -- small protocol points ----------------------------------------------------------------
+def test_an_http_0_9_request_is_answered_at_once_not_at_the_head_deadline() -> None:
+    import socket
+
+    from proxylab.net.connection import Timeouts
+
+    settings = ForwardSettings(timeouts=Timeouts(head=30.0))
+    with (
+        running_forward_proxy(settings) as (server, _),
+        socket.create_connection(server.address, timeout=5) as sock,
+    ):
+        sock.sendall(b"GET /\r\n")  # HTTP/0.9: no version, and no header section to come
+        answer = sock.recv(65536)  # a timeout here would mean it waited for the deadline
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"HTTP/0.9" in answer
+
+
+def underscore_request(path: bytes) -> bytes:
+    return (
+        b"GET " + path + b" HTTP/1.1\r\nHost: origin.test\r\nX_Api_Key: forged\r\n"
+        b"Transfer_Encoding: chunked\r\nX-Api-Key: real\r\nConnection: close\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_header_names_with_underscores_are_dropped_by_default_forward(drop: bool) -> None:
+    with (
+        ScriptedOrigin(lambda head, conn: response_bytes(b"ok")) as origin,
+        running_forward_proxy(
+            ForwardSettings(
+                resolve={"origin.test": ("127.0.0.1", origin.port)}, drop_underscore_headers=drop
+            )
+        ) as (server, _),
+    ):
+        assert raw_exchange(server.address, underscore_request(b"http://origin.test/u")).startswith(
+            b"HTTP/1.1 200"
+        )
+    seen = origin.received[0].lower()
+    assert (b"x_api_key" in seen, b"transfer_encoding" in seen) == (not drop, not drop)
+    assert b"x-api-key: real" in seen
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_header_names_with_underscores_are_dropped_by_default_reverse(drop: bool) -> None:
+    from proxylab.reverse.routes import ReverseSettings
+
+    with ScriptedOrigin(lambda head, conn: response_bytes(b"ok")) as origin:
+        proxy = ReverseProxy(
+            backends=[Backend("127.0.0.1", origin.port)],
+            settings=ReverseSettings(drop_underscore_headers=drop),
+        )
+        with proxy.serve(("127.0.0.1", 0)) as server:
+            assert raw_exchange(server.address, underscore_request(b"/u")).startswith(
+                b"HTTP/1.1 200"
+            )
+    seen = origin.received[0].lower()
+    assert (b"x_api_key" in seen) is (not drop) and b"x-api-key: real" in seen
+
+
+def test_a_higher_minor_version_is_forwarded_as_http_1_1() -> None:
+    with (
+        ScriptedOrigin(lambda head, conn: response_bytes(b"ok")) as origin,
+        running_forward_proxy(forward_settings(origin.port)) as (server, _),
+    ):
+        answer = raw_exchange(
+            server.address,
+            b"GET http://origin.test/v HTTP/1.2\r\nHost: origin.test\r\nConnection: close\r\n\r\n",
+        )
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert origin.received[0].startswith(b"GET /v HTTP/1.1\r\n")

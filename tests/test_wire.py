@@ -16,6 +16,7 @@ from proxylab.errors import (
     NotImplementedByProxy,
     ProtocolError,
     RequestLineTooLong,
+    VersionNotSupported,
 )
 from proxylab.http.framing import (
     BodyDecoder,
@@ -169,13 +170,29 @@ def test_http_1_0_is_accepted_without_host() -> None:
     assert len(parsed.headers) == 0
 
 
-@pytest.mark.parametrize("version", ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"])
-def test_well_formed_but_unsupported_versions_are_refused(version: str) -> None:
+@pytest.mark.parametrize("version", ["HTTP/2.0", "HTTP/0.9", "HTTP/3.0"])
+def test_other_major_versions_are_505(version: str) -> None:
     # h11 accepts any HTTP/d.d; we only speak 1.0 and 1.1 and say so.
-    with pytest.raises(ProtocolError, match="not supported"):
+    with pytest.raises(VersionNotSupported, match="not supported"):
         request(f"GET / {version}\r\nHost: a\r\n\r\n".encode())
-    with pytest.raises(ProtocolError, match="not supported"):
+    with pytest.raises(VersionNotSupported, match="not supported"):
         response(f"{version} 200 OK\r\n\r\n".encode())
+
+
+@pytest.mark.parametrize("minor", ["HTTP/1.2", "HTTP/1.9"])
+def test_a_higher_minor_version_is_treated_as_http_1_1(minor: str) -> None:
+    # RFC 9110 section 2.5, as nginx and Squid: forward it as the highest minor we know
+    assert request(f"GET / {minor}\r\nHost: a\r\n\r\n".encode()).version == "HTTP/1.1"
+    assert response(f"{minor} 200 OK\r\n\r\n".encode()).version == "HTTP/1.1"
+
+
+def test_an_http_0_9_request_line_is_refused_as_soon_as_it_is_complete() -> None:
+    parser = HeadParser("request")
+    with pytest.raises(ProtocolError, match="HTTP/0.9"):
+        parser.feed(b"GET /\r\n")  # no header section will ever follow: answer now
+    with pytest.raises(ProtocolError, match="request line must be"):
+        HeadParser("request").feed(b"GET / HTTP/1.1 extra\r\n")
+    assert HeadParser("request").feed(b"GET / HTTP/1.1\r\nHost: a\r\n") is None  # waits
 
 
 @pytest.mark.parametrize("version", ["http/1.1", "HTTP/1", "HTTP/11", "HTTP/1.1.1", "HTTP/1.x"])

@@ -83,7 +83,9 @@ class ForwardSettings:
 
     ``resolve`` maps a host name to the ``(host, port)`` really dialled, which is how the
     offline lab's ``*.test`` sites are reached. ``auth`` is ``(user, password)`` for Basic
-    proxy authentication, or ``None`` for none.
+    proxy authentication, or ``None`` for none. ``drop_underscore_headers``: request
+    fields with ``_`` in the name are not passed on (nginx's default; see
+    ``http.relaying.strip_hop_by_hop``).
     """
 
     privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
@@ -95,6 +97,7 @@ class ForwardSettings:
     source_address: tuple[str, int] | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     tunnel_idle_timeout: float = 300.0
+    drop_underscore_headers: bool = True
 
 
 class ForwardProxy:
@@ -270,8 +273,15 @@ class ForwardProxy:
             """Forward ``wanted``: the client's request, or the cache's conditional version."""
             outgoing, changes = self._outgoing(conn, wanted, target, framing.kind)
             record.event.privacy = "; ".join(changes)
+            interim = conn.relay_interim if request.version == "HTTP/1.1" else None
             reply = self.pool.exchange(
-                host, port, outgoing, body, framing.kind, tls=target.scheme == "https"
+                host,
+                port,
+                outgoing,
+                body,
+                framing.kind,
+                tls=target.scheme == "https",
+                on_interim=interim,
             )
             record.upstream_started, record.connection = reply.head_received, reply.connection
             # Which connection carried it (HAProxy logs it as %bi:%bp): the origin saw this
@@ -296,7 +306,9 @@ class ForwardProxy:
         self, conn: ClientConnection, request: Request, target: Target, body_kind: BodyKind
     ) -> tuple[Request, tuple[str, ...]]:
         """The request the origin will see: origin-form, own Host, no hop-by-hop fields."""
-        headers = strip_hop_by_hop(request.headers, _NOT_FORWARDED)
+        headers = strip_hop_by_hop(
+            request.headers, _NOT_FORWARDED, self.settings.drop_underscore_headers
+        )
         # RFC 9112 3.2.2: a proxy MUST replace Host with the authority of the target URI.
         headers.set("Host", target.host_header)
         if body_kind is CHUNKED:

@@ -56,8 +56,15 @@ FORWARDING_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def strip_hop_by_hop(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Headers:
+def strip_hop_by_hop(
+    headers: Headers, drop: frozenset[str] = HOP_BY_HOP, drop_underscores: bool = False
+) -> Headers:
     """A copy of ``headers`` without the lower-case names in ``drop`` (hop-by-hop ones).
+
+    ``drop_underscores`` also drops names with an underscore (``Transfer_Encoding``), as
+    nginx does by default (``underscores_in_headers off``): a backend that maps field names
+    to variables (CGI, PHP, WSGI's ``HTTP_X_Y``) cannot tell ``X_Y`` from ``X-Y``, so a
+    client could smuggle a value past a proxy that checks only the hyphenated one.
 
     ``drop`` must contain ``HOP_BY_HOP``; a caller that wants more names gone (a reverse
     proxy hides ``Server``) builds ``HOP_BY_HOP | {...}`` once at setup. Also dropped:
@@ -65,13 +72,14 @@ def strip_hop_by_hop(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Hea
     chunked (RFC 9112 6.3: Transfer-Encoding overrides it, and a length that does not
     match the re-framed body would corrupt the stream). One pass over the fields.
     """
-    if drop.isdisjoint(headers.names()):
+    names = headers.names()
+    if drop.isdisjoint(names) and not (drop_underscores and "_" in "".join(names)):
         return headers.copy()  # nothing to strip: a copy made in C, without the loop
     items: list[tuple[str, str]] = []
     lowered: list[str] = []
     listed: list[str] = []
     for lower, item in headers.keyed():
-        if lower not in drop:
+        if lower not in drop and not (drop_underscores and "_" in lower):
             items.append(item)
             lowered.append(lower)
         elif lower == "connection" and item[1].lower() != "keep-alive":  # lists nothing new

@@ -43,6 +43,7 @@ from proxylab.errors import (
     IncompleteMessage,
     ProtocolError,
     RequestLineTooLong,
+    VersionNotSupported,
 )
 from proxylab.http.framing import (
     DEFAULT_LIMITS,
@@ -183,6 +184,8 @@ class HeadParser:
             self._method_ok = self._check_method_start(buffer)
         if len(buffer) > limits.max_request_line and not self._line_ok:
             self._line_ok = self._check_first_line(buffer)  # once: many small feeds stay O(n)
+        if self._request and not self._line_ok and b"\n" in buffer:
+            self._line_ok = self._check_request_line(buffer)
         if len(buffer) >= limits.max_header_bytes:
             # Even if the next byte ended the head, it would be over the limit.
             raise self._too_large("header section")
@@ -220,6 +223,21 @@ class HeadParser:
             )
         raise ProtocolError(f"The status line is longer than {limit} bytes.")
 
+    def _check_request_line(self, data: bytearray) -> bool:
+        """Refuse a whole request line at once if it cannot be HTTP/1.x; True when it can.
+
+        ``GET /`` alone is an HTTP/0.9 request: its sender waits for the page, never
+        sending the header section a parser would wait for, so only the head deadline
+        would end it. Refusing it as soon as the line is complete answers at once.
+        """
+        self._check_first_line(data)  # 414 first, if it is also too long
+        line = bytes(data[: data.index(b"\n")]).rstrip(b"\r")
+        if line.count(b" ") == 2 and b" HTTP/" in line:
+            return True
+        if line.count(b" ") == 1:
+            raise ProtocolError("An HTTP/0.9 request (no version): send HTTP/1.1 instead.")
+        raise ProtocolError("The request line must be: METHOD SP target SP HTTP-version.")
+
     def _too_large(self, what: str) -> HeadersTooLarge:
         side = "request" if self._request else "response"
         return HeadersTooLarge(f"The {side} {what} is larger than the configured limit.")
@@ -243,8 +261,8 @@ def _make_request(line: str, headers: Headers) -> Request:
     parts = line.split(" ")
     if len(parts) != 3:
         raise ProtocolError("The request line must be: METHOD SP target SP HTTP-version.")
-    method, target, version = parts
-    _check_version(version)
+    method, target, sent_version = parts
+    version = _known_version(sent_version)
     if method not in _COMMON_METHODS and not _TOKEN.fullmatch(method):
         raise ProtocolError("The request method is not a token (RFC 9110 9.1).")
     _check_target(method, target)
@@ -259,12 +277,20 @@ def _make_request(line: str, headers: Headers) -> Request:
     return Request(method, target, headers, version)
 
 
-def _check_version(version: str) -> None:
+def _known_version(version: str) -> str:
+    """The version to treat a message as: ``HTTP/1.0`` or ``HTTP/1.1``.
+
+    RFC 9110 section 2.5: a higher minor version than the recipient supports is treated
+    as the highest it does (``HTTP/1.2`` as ``HTTP/1.1``, as nginx and Squid do); another
+    major version is not HTTP/1 at all (505).
+    """
     if version in _VERSIONS:
-        return
-    if _WELL_FORMED_VERSION.fullmatch(version):
-        raise ProtocolError(f"{version} is not supported here: only HTTP/1.0 and HTTP/1.1.")
-    raise ProtocolError("The HTTP version must look like HTTP/1.1 (RFC 9112 2.3).")
+        return version
+    if not _WELL_FORMED_VERSION.fullmatch(version):
+        raise ProtocolError("The HTTP version must look like HTTP/1.1 (RFC 9112 2.3).")
+    if version.startswith("HTTP/1."):
+        return "HTTP/1.1"
+    raise VersionNotSupported(f"{version} is not supported here: only HTTP/1.0 and HTTP/1.1.")
 
 
 def _check_target(method: str, target: str) -> None:
@@ -290,9 +316,9 @@ def _check_target(method: str, target: str) -> None:
 def _make_response(line: str, headers: Headers) -> Response:
     # RFC 9112 4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
     # Like h11 we also accept "HTTP/1.1 200" without the second SP: such servers exist.
-    version, _, rest = line.partition(" ")
+    sent_version, _, rest = line.partition(" ")
     code, _, reason = rest.partition(" ")
-    _check_version(version)
+    version = _known_version(sent_version)
     if len(code) != 3 or not (code.isascii() and code.isdigit()):
         raise ProtocolError("The status code must be three digits (RFC 9112 4).")
     status = int(code)

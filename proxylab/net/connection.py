@@ -40,6 +40,7 @@ from proxylab.http.framing import (
     request_framing,
 )
 from proxylab.http.messages import Request, Response
+from proxylab.http.relaying import end_to_end
 from proxylab.http.wire import HeadParser, encode_chunk, last_chunk, serialize_response_head
 from proxylab.net.sockets import TIMEOUT_ERRORS, set_timeout
 from proxylab.net.splicing import SPLICE_AVAILABLE, Pipe
@@ -211,6 +212,21 @@ class ClientConnection:
         expect = request.headers.get("expect")
         if expect is not None and expect.lower() == "100-continue":
             self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def relay_interim(self, response: Response) -> None:
+        """Pass an upstream's interim 1xx response on (102 Processing, 103 Early Hints ...).
+
+        RFC 9110 section 15.2: a proxy MUST forward 1xx responses to an HTTP/1.1 client
+        (the proxies do not call this for an HTTP/1.0 one, which does not know them),
+        without its hop-by-hop fields. ``100 Continue`` is not passed on: the proxy
+        answered the client's ``Expect`` itself. Like that one, an interim response does
+        not start the final response: an error after it may still become a status code.
+        """
+        if response.status == 100:
+            return
+        head = serialize_response_head(end_to_end(response))
+        self.bytes_out += len(head)
+        self.sock.sendall(head)
 
     def send_response(self, response: Response, body: bytes = b"") -> None:
         """Send a whole small response in one write (head and body together)."""

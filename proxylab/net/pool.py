@@ -48,7 +48,7 @@ from proxylab.http.messages import IDEMPOTENT_METHODS, Request, Response
 from proxylab.http.wire import serialize_request_head
 from proxylab.net.connection import write_body
 from proxylab.net.splicing import MIN_SPLICE, SPLICE_AVAILABLE
-from proxylab.net.upstream import SpliceableBody, UpstreamConnection, open_connection
+from proxylab.net.upstream import Interim, SpliceableBody, UpstreamConnection, open_connection
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "ConnectionPool", "UpstreamReply"]
 
@@ -244,6 +244,7 @@ class ConnectionPool:
         body_kind: BodyKind = NO_BODY,
         *,
         tls: bool = False,
+        on_interim: Interim | None = None,
     ) -> UpstreamReply:
         """Send ``request`` (head, then the body framed as ``body_kind``) and read the reply head.
 
@@ -259,12 +260,12 @@ class ConnectionPool:
         try:
             self._send(connection, head, body, body_kind)
             sent = True
-            response = connection.read_response(request.method, self.read_timeout)
+            response = connection.read_response(request.method, self.read_timeout, on_interim)
         except (UpstreamError, ProtocolError) as error:
             connection.close()
             if self._may_resend(request, body, reused, error):
                 connection, reused = self._open((host, port, tls)), False
-                response = self._resend(connection, request, head)
+                response = self._resend(connection, request, head, on_interim)
             elif sent and request.method not in IDEMPOTENT_METHODS:
                 raise _outcome_unknown(request, error) from None
             else:
@@ -286,10 +287,16 @@ class ConnectionPool:
             and not isinstance(error, GatewayTimeout)
         )
 
-    def _resend(self, connection: UpstreamConnection, request: Request, head: bytes) -> Response:
+    def _resend(
+        self,
+        connection: UpstreamConnection,
+        request: Request,
+        head: bytes,
+        on_interim: Interim | None,
+    ) -> Response:
         try:
             connection.send(head)
-            return connection.read_response(request.method, self.read_timeout)
+            return connection.read_response(request.method, self.read_timeout, on_interim)
         except BaseException:
             connection.close()
             raise

@@ -45,6 +45,7 @@ from proxylab.net.splicing import Pipe
 
 __all__ = [
     "RECV_SIZE",
+    "Interim",
     "SpliceableBody",
     "UpstreamConnection",
     "open_connection",
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 RECV_SIZE = 65536
+#: What hears of an interim (1xx) response while the final one is awaited.
+Interim = Callable[[Response], None]
 T = TypeVar("T")
 
 
@@ -120,12 +123,20 @@ class UpstreamConnection:
         except OSError as error:
             raise upstream_error(error, "while sending the request") from None
 
-    def read_response(self, method: str, timeout: float) -> Response:
-        """Read the final response head, skipping interim 1xx responses (RFC 9110 15.2)."""
+    def read_response(
+        self, method: str, timeout: float, on_interim: Interim | None = None
+    ) -> Response:
+        """Read the final response head; each interim 1xx before it goes to ``on_interim``.
+
+        RFC 9110 section 15.2: a client must be ready for any number of 1xx responses
+        before the final one. ``101 Switching Protocols`` is final: the connection changes.
+        """
         while True:
             response = self._read_head(timeout)
             if response.status >= 200 or response.status == 101:
                 return response
+            if on_interim is not None:
+                on_interim(response)
 
     def _read_head(self, timeout: float) -> Response:
         parser = HeadParser("response", self.limits)

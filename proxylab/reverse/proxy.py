@@ -254,7 +254,8 @@ class ReverseProxy:
         """The request fields the backend sees: one copy, forwarding fields added."""
         request, ip, host = x.request, x.conn.client_ip, x.host
         trusted = in_networks(ip, self._trusted) if self._trusted else False
-        headers = strip_hop_by_hop(request.headers, self._keep_some if trusted else self._drop_all)
+        drop = self._keep_some if trusted else self._drop_all
+        headers = strip_hop_by_hop(request.headers, drop, self.settings.drop_underscore_headers)
         proto = "https" if x.tls else "http"
         prior = ", ".join(request.headers.get_all("x-forwarded-for")) if trusted else ""
         headers.add("X-Forwarded-For", f"{prior}, {ip}" if prior else ip)
@@ -288,7 +289,9 @@ class ReverseProxy:
             self.stats_table.start(backend.name)
             x.sent = time.monotonic()
             try:
-                return self.pool.exchange(backend.host, backend.port, outgoing, x.body, x.kind)
+                return self.pool.exchange(
+                    backend.host, backend.port, outgoing, x.body, x.kind, on_interim=x.interim
+                )
             except ProxyLabError as error:
                 if error is x.client_error:  # the client's body broke: not the backend's fault
                     self._failed(x, error, blame=False)
@@ -428,8 +431,8 @@ class _Exchange:
     ``site``, ``backend`` and ``sent`` are set before they are read; the rest has defaults.
     """
 
-    __slots__ = ("backend", "body", "client_error", "conn", "failure", "host", "kind", "note",
-                 "request", "sent", "site", "started", "status", "sticky", "tls",
+    __slots__ = ("backend", "body", "client_error", "conn", "failure", "host", "interim", "kind",
+                 "note", "request", "sent", "site", "started", "status", "sticky", "tls",
                  "upstream_duration", "wall")  # fmt: skip
 
     def __init__(self, conn: ClientConnection, request: Request) -> None:
@@ -444,6 +447,8 @@ class _Exchange:
         self.failure: UpstreamError | None = None
         self.client_error: ProxyLabError | None = None
         self.status, self.note, self.upstream_duration = 0, "", 0.0
+        # 1xx responses from the backend go on to an HTTP/1.1 client (RFC 9110 15.2)
+        self.interim = conn.relay_interim if request.version == "HTTP/1.1" else None
 
 
 def _client_body(x: _Exchange, framing: Framing) -> Iterator[bytes]:

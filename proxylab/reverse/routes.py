@@ -98,6 +98,8 @@ class ReverseSettings:
     trusted_proxies: tuple[str, ...] = ()
     preserve_host: bool = True
     hide_headers: tuple[str, ...] = ("server", "x-powered-by")
+    #: request fields with ``_`` in the name are not passed on (nginx's default)
+    drop_underscore_headers: bool = True
     hsts: str | None = None
     status_path: str | None = "/proxylab/status"
     status_clients: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
