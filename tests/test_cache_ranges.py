@@ -21,7 +21,10 @@ from helpers import ScriptedOrigin, response_bytes, running_forward_proxy
 from origins import big_body
 
 from proxylab.cache.http_cache import HttpCache
+from proxylab.cache.ranges import if_range_allows, parse_range
+from proxylab.cache.validators import parse_http_date
 from proxylab.forward.proxy import ForwardSettings
+from proxylab.http.messages import Headers
 
 BODY = big_body(100_000)  # bigger than one 64 KiB chunk of a replayed body
 ETAG = '"v1"'
@@ -212,3 +215,58 @@ def test_curl_several_ranges_go_to_the_origin(setup: Setup, tmp_path: Path) -> N
     _stored(setup)
     head, _ = _curl(setup, "0-9,20-29", tmp_path)
     assert "fwd=bypass" in head and setup.seen() == 2
+
+
+# -- the pure rules ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "length", "span"),
+    [
+        (["bytes=0-4"], 10, (0, 4)),
+        (["bytes=8-"], 10, (8, 9)),
+        (["bytes=-3"], 10, (7, 9)),
+        (["bytes=-30"], 10, (0, 9)),
+        (["bytes=10-"], 10, None),  # first-pos at the length: unsatisfiable
+        (["bytes=-0"], 10, None),  # a zero suffix: unsatisfiable
+        (["bytes=0-0"], 0, None),  # nothing to cut from an empty body
+    ],
+)
+def test_resolving_a_range_against_a_length(
+    values: list[str], length: int, span: tuple[int, int] | None
+) -> None:
+    wanted = parse_range(values)
+    assert wanted is not None and wanted.resolve(length) == span
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["bytes=0-1", "bytes=2-3"],
+        ["bytes=0-1,2-3"],
+        ["bytes=-"],
+        ["bytes=5-4"],
+        ["bytes=a-b"],
+        ["items=0-1"],
+        ["bytes 0-1"],
+        [f"bytes=0-{'9' * 19}"],
+    ],  # fmt: skip
+)
+def test_what_is_not_one_bytes_range(values: list[str]) -> None:
+    assert parse_range(values) is None
+
+
+def test_if_range_wants_a_strong_validator() -> None:
+    lm = "Sun, 01 Nov 2026 10:00:00 GMT"
+    stored = Headers([("ETag", '"v1"'), ("Last-Modified", lm), ("Date", lm)])
+    received = parse_http_date(lm, 0) or 0.0
+    assert if_range_allows('"v1"', stored, received)
+    assert not if_range_allows('W/"v1"', stored, received)  # a weak tag never matches
+    assert not if_range_allows('"v2"', stored, received)
+    # Last-Modified equal to Date: two versions could share that second (RFC 9110 8.8.2.2)
+    assert not if_range_allows(lm, stored, received)
+    stored.set("Date", "Sun, 01 Nov 2026 10:00:01 GMT")
+    assert if_range_allows(lm, stored, received)
+    assert not if_range_allows("Sun, 01 Nov 2026 09:59:59 GMT", stored, received)
+    assert not if_range_allows("not a date", stored, received)

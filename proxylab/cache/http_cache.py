@@ -19,7 +19,6 @@ Key ideas:
   misses makes one origin request. If the leader's answer cannot be reused, they fetch.
 - No lock is held while calling ``fetch`` or while the client consumes a body: this module
   takes none itself; ``store`` takes its one lock inside each short call.
-
 - A single byte range (``Range: bytes=a-b``) of a fresh stored 200 is cut from the stored
   body (206, or 416 past the end; the rules are in ``ranges``). Any other Range request
   goes to the origin untouched, and its answer is never stored.
@@ -251,12 +250,7 @@ class HttpCache:
         if wanted is None or entry is None or entry.status != 200:
             return None
         decision = self._reuse(ex, entry)
-        if_range = headers.get_all("if-range")
-        received = entry.timing.response_time
-        if not decision.usable or not all(
-            len(if_range) == 1 and ranges.if_range_allows(value, entry.headers, received)
-            for value in if_range
-        ):
+        if not decision.usable or not _if_range_holds(headers.get_all("if-range"), entry):
             return None
         status = CacheStatus(hit=True, ttl=decision.ttl)
         outcome = STALE if decision.stale else HIT
@@ -517,6 +511,14 @@ def _not_modified_for_client(request: Request, entry: Entry) -> bool:
     return validators.client_not_modified(
         request.headers, entry.headers, entry.timing.response_time
     )
+
+
+def _if_range_holds(values: list[str], entry: Entry) -> bool:
+    """No If-Range, or one that names the stored version (RFC 9110 13.1.5); not several."""
+    if not values:
+        return True
+    received = entry.timing.response_time
+    return len(values) == 1 and ranges.if_range_allows(values[0], entry.headers, received)
 
 
 def _primed(body: Generator[bytes, None, None]) -> Generator[bytes, None, None]:
