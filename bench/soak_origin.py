@@ -14,10 +14,10 @@ answer; or closed half-way through the body.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import random
 import socket
-import sys
 import threading
 from dataclasses import dataclass
 
@@ -94,7 +94,20 @@ def _connection(client: socket.socket, rng: random.Random, odds: Misbehaviour) -
             client.sendall(answer + body + extra)  # one write: the extra bytes come with it
 
 
-if __name__ == "__main__":
-    extra, early, cut = (float(x) for x in sys.argv[3].split(","))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("port", type=int, help="the port on 127.0.0.1 to listen on")
+    parser.add_argument("seed", type=int, help="seeds the misbehaviour")
+    parser.add_argument("odds", help="EXTRA,EARLY,CUT: probabilities per request")
+    args = parser.parse_args(argv)
+    try:
+        odds = Misbehaviour(*(float(x) for x in args.odds.split(",")))
+    except (TypeError, ValueError):
+        parser.error("odds are three numbers: EXTRA,EARLY,CUT (e.g. 0.03,0.01,0.01)")
     with contextlib.suppress(KeyboardInterrupt):
-        serve(int(sys.argv[1]), int(sys.argv[2]), Misbehaviour(extra, early, cut))
+        serve(args.port, args.seed, odds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
