@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "proxylab.cache.validators": 2,
     "proxylab.cache.policy": 2,
     "proxylab.cache.store": 2,
+    "proxylab.cache.ranges": 2,
     "proxylab.cache.http_cache": 2,
     "proxylab.reverse.balancers": 2,
     "proxylab.reverse.stats": 2,

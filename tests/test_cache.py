@@ -608,7 +608,9 @@ def test_a_head_with_another_length_makes_the_stored_get_go(
     assert cache.stats().stored_objects == 0
 
 
-@pytest.mark.parametrize("field", [("Range", "bytes=0-1"), ("If-Match", '"v1"')])
+@pytest.mark.parametrize(
+    "field", [("Range", "bytes=0-1, 3-4"), ("Range", "lines=0-1"), ("If-Match", '"v1"')]
+)
 def test_ranges_and_origin_preconditions_bypass_the_store(
     cache: HttpCache, origin: ScriptedOrigin, field: tuple[str, str]
 ) -> None:

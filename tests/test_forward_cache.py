@@ -1,4 +1,5 @@
-"""The cache inside the real forward proxy: hits, a dead origin, collapsed misses, LRU, size."""
+"""The cache inside the real forward proxy: hits, a dead origin, collapsed misses, LRU, size,
+conditionals."""
 
 from __future__ import annotations
 
@@ -7,11 +8,27 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from helpers import wait_for_event
+import pytest
+from helpers import ScriptedOrigin, response_bytes, running_forward_proxy, wait_for_event
 from origins import Origin
 
 from proxylab.cache.http_cache import HttpCache
+from proxylab.cache.validators import format_http_date, parse_http_date
+from proxylab.forward.proxy import ForwardSettings
 from proxylab.lab.lab import wait_until
+
+START = 1_800_000_000.0
+
+
+class Clock:
+    """The cache's clock: moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
 
 StartProxy = Callable[..., Any]
 
@@ -137,3 +154,32 @@ def test_head_is_served_from_a_stored_get(forward_proxy: StartProxy, origin: Ori
         client.get(url)
         reply = client.head(url)
     assert reply.status_code == 200 and reply.headers["x-cache"] == "HIT" and reply.content == b""
+
+
+@pytest.mark.parametrize("origin_sends_date", [True, False])
+def test_if_modified_since_without_last_modified_compares_the_stored_date(
+    origin_sends_date: bool,
+) -> None:
+    """RFC 9111 4.3.2: no Last-Modified, so the stored Date (or the time of receipt) decides."""
+    clock = Clock()  # the cache's clock; the origin's Date is one hour before it
+    date = format_http_date(clock.now - 3600)
+    fields = [f"Date: {date}"] if origin_sends_date else []
+    answer = response_bytes(b"no validators", "Cache-Control: max-age=86400", *fields)
+    with ScriptedOrigin(lambda head, conn: answer) as scripted:
+        settings = ForwardSettings(resolve={"plain.test": ("127.0.0.1", scripted.port)})
+        proxy = running_forward_proxy(settings, cache=HttpCache(clock=clock))
+        with proxy as (server, _), httpx.Client(proxy=server.url, trust_env=False) as client:
+            first = client.get("http://plain.test/page")
+            clock.now += 60  # a minute in the store: still fresh
+
+            def since(offset: float) -> httpx.Response:
+                ims = format_http_date(parse_http_date(first.headers["date"], 0) + offset)
+                return client.get("http://plain.test/page", headers={"If-Modified-Since": ims})
+
+            same, later, earlier = since(0), since(30), since(-1)
+    assert "last-modified" not in first.headers
+    assert first.headers["date"] == (date if origin_sends_date else format_http_date(START))
+    assert (same.status_code, same.content, later.status_code) == (304, b"", 304)
+    assert same.headers["x-cache"] == "HIT" and same.headers["date"] == first.headers["date"]
+    assert (earlier.status_code, earlier.content) == (200, b"no validators")
+    assert len(scripted.received) == 1  # all three answered from the store

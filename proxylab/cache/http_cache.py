@@ -19,14 +19,19 @@ Key ideas:
   misses makes one origin request. If the leader's answer cannot be reused, they fetch.
 - No lock is held while calling ``fetch`` or while the client consumes a body: this module
   takes none itself; ``store`` takes its one lock inside each short call.
+- A single byte range (``Range: bytes=a-b``) of a fresh stored 200 is cut from the stored
+  body (206, or 416 past the end; the rules are in ``ranges``). Any other Range request
+  goes to the origin untouched, and its answer is never stored.
 
 RFC sections: RFC 9111 2-4 (via ``policy``), 4.3.2 (answering a client's conditional
 from the store, via ``validators``), 4.3.4-4.3.5 (freshening with 304 and HEAD), 4.4
 (invalidation), 5.1 (Age);
-RFC 9110 6.6.1 (Date); RFC 9211 (Cache-Status).
+RFC 9110 6.6.1 (Date), 14 and 15.3.7 (ranges and 206, via ``ranges``); RFC 9211
+(Cache-Status).
 
-Left out on purpose: Range requests (passed through, never stored or served from store),
-stale-while-revalidate (it needs a background fetch), persistence to disk.
+Left out on purpose: several ranges in one request, ranges of a response not stored (both
+passed through, never stored), stale-while-revalidate (it needs a background fetch),
+persistence to disk.
 
 Decisions where the RFC leaves a choice: a stale response is served when the client allows it
 (``max-stale``), when the origin cannot be reached (RFC 9111 4.2.4) or when it answers 5xx and
@@ -36,7 +41,7 @@ Cache-Status reads ``fwd=uri-miss; collapsed`` (the RFC 9211 example). ``stored`
 Cache-Status means a copy is being kept while the body streams; an interrupted body is dropped.
 ``X-Cache: HIT`` marks every body that came from the store (HIT, REVALIDATED, STALE).
 
-Layer 2: imports ``errors``, ``messages``, ``policy``, ``store`` and ``validators``;
+Layer 2: imports ``errors``, ``messages``, ``policy``, ``ranges``, ``store`` and ``validators``;
 no sockets, no threads started.
 """
 
@@ -48,7 +53,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, fields, replace
 
 from proxylab.cache import policy as rules
-from proxylab.cache import validators
+from proxylab.cache import ranges, validators
 from proxylab.cache.policy import CacheControl, CacheStatus, Reuse, Timing
 from proxylab.cache.store import CacheStats, CacheStore, Entry, Flight
 from proxylab.errors import ConfigError, ProxyLabError, UpstreamError
@@ -72,6 +77,8 @@ _CHUNK = 64 * 1024
 #: Request fields a store cannot honour: ranges, and the preconditions that RFC 9111 4.3.2
 #: leaves to the origin server (If-Match, If-Unmodified-Since).
 _NOT_FOR_THE_STORE = frozenset({"range", "if-range", "if-match", "if-unmodified-since"})
+#: Of those, the ones a single byte range of a stored response can still answer.
+_RANGE_FIELDS = frozenset({"range", "if-range"})
 _NO_BODY = (204, 304)
 
 
@@ -169,7 +176,8 @@ class HttpCache:
         if request.method not in ("GET", "HEAD"):
             return self._pass_through(ex, "method")
         if not _NOT_FOR_THE_STORE.isdisjoint(request.headers.names()):
-            return self._pass_through(ex, "bypass")
+            ranged = self._ranged(ex)  # a byte range the store can cut, or None
+            return self._pass_through(ex, "bypass") if ranged is None else ranged
         entry, fwd = self._store.lookup(url, request.headers)
         if entry is not None:
             decision = self._reuse(ex, entry)
@@ -226,6 +234,47 @@ class HttpCache:
             is_get = ex.request.method == "GET"
             body, served = self._replay(entry.body) if is_get else (_nothing(), 0)
         return self._reply(head, body, status, outcome, served)
+
+    def _ranged(self, ex: _Exchange) -> CacheReply | None:
+        """One byte range cut from a usable stored 200 (RFC 9110 14), or None: ask the origin.
+
+        RFC 9110 13.2.2: If-None-Match and If-Modified-Since come before Range, so a client's
+        matching conditional still gets its 304; If-Range must name the stored version.
+        """
+        headers = ex.request.headers
+        present = _NOT_FOR_THE_STORE.intersection(headers.names())
+        if ex.request.method != "GET" or "range" not in present or present - _RANGE_FIELDS:
+            return None
+        wanted = ranges.parse_range(headers.get_all("range"))
+        entry = None if wanted is None else self._store.lookup(ex.url, headers)[0]
+        if wanted is None or entry is None or entry.status != 200:
+            return None
+        decision = self._reuse(ex, entry)
+        if not decision.usable or not _if_range_holds(headers.get_all("if-range"), entry):
+            return None
+        status = CacheStatus(hit=True, ttl=decision.ttl)
+        outcome = STALE if decision.stale else HIT
+        if not entry.body or _not_modified_for_client(ex.request, entry):
+            return self._from_store(ex, entry, status, outcome, decision.age)  # 304 or all
+        return self._partial(entry, wanted.resolve(len(entry.body)), status, outcome, decision)
+
+    def _partial(
+        self, entry: Entry, span: tuple[int, int] | None, status: CacheStatus,
+        outcome: CacheOutcome, decision: Reuse,
+    ) -> CacheReply:  # fmt: skip
+        """The 206 with the bytes ``span`` names, or the 416 when it names none (15.5.17)."""
+        length = len(entry.body)
+        if span is None:
+            fields, text = ranges.unsatisfiable(length)
+            head = _with_date(Response(416, fields, ranges.UNSATISFIABLE), self._clock())
+            return self._reply(head, iter((text,)), status, outcome)
+        first, last = span
+        headers = ranges.partial_headers(entry.headers, first, last, length)
+        headers.set("Age", str(min(int(decision.age), rules.DELTA_MAX)))  # RFC 9111 4
+        body, served = self._replay(entry.body[first : last + 1])
+        return self._reply(
+            Response(206, headers, reason_phrase(206)), body, status, outcome, served
+        )
 
     def _replay(self, body: bytes) -> tuple[Iterator[bytes], int]:
         """Yield a stored body in chunks; also the bytes to count with the reply, if any."""
@@ -462,6 +511,14 @@ def _not_modified_for_client(request: Request, entry: Entry) -> bool:
     return validators.client_not_modified(
         request.headers, entry.headers, entry.timing.response_time
     )
+
+
+def _if_range_holds(values: list[str], entry: Entry) -> bool:
+    """No If-Range, or one that names the stored version (RFC 9110 13.1.5); not several."""
+    if not values:
+        return True
+    received = entry.timing.response_time
+    return len(values) == 1 and ranges.if_range_allows(values[0], entry.headers, received)
 
 
 def _primed(body: Generator[bytes, None, None]) -> Generator[bytes, None, None]:

@@ -26,9 +26,10 @@ RFC sections: RFC 9111 3 (storing), 3.1 (which fields are stored), 4.1 (Vary), 4
 RFC 9211 (Cache-Status); RFC 5861 4 (stale-if-error). Validation (RFC 9111 4.3, RFC 9110 13):
 see ``validators``.
 
-Left out on purpose: ranges and 206 responses (never stored), stale-while-revalidate (it needs a
-background fetch), the ``immutable`` directive (only browsers reload), storing POST responses
-with Content-Location, the qvalue-aware matching of ``Accept-*`` in Vary.
+Left out on purpose: storing 206 responses (``ranges`` cuts ranges from whole ones),
+stale-while-revalidate (it needs a background fetch), the ``immutable`` directive (only
+browsers reload), storing POST responses with Content-Location, the qvalue-aware matching of
+``Accept-*`` in Vary.
 
 Layer 2: imports only ``messages`` and ``validators``.
 """
@@ -75,7 +76,7 @@ __all__ = [
 #: RFC 9111 1.2.2: a delta-seconds too large to represent counts as 2**31.
 DELTA_MAX = 2**31
 
-#: RFC 9110 15.1: statuses a cache may keep without explicit freshness (206 we never store).
+#: RFC 9110 15.1: statuses a cache may keep without explicit freshness (a 206 is never stored).
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
 
 #: RFC 9110 9.2.1: methods that do not change the resource, so never invalidate.
@@ -388,7 +389,7 @@ def _status_problem(status: int, cc: CacheControl) -> str | None:
     if status < 200:
         return "an interim (1xx) response is not a final answer"
     if status in (206, 304):
-        return f"{status} responses are not stored (ranges are not implemented)"
+        return f"{status} responses are not stored (ranges are cut from whole stored responses)"
     if cc.has("must-understand") and status not in _UNDERSTOOD:
         return f"must-understand and status {status} is not understood"
     return None
