@@ -38,7 +38,8 @@ def where_next(console: Console) -> None:
                   "privacy, filtering, caching), then the waiter (reverse proxy: balancers, "
                   "health, failover, TLS)")  # fmt: skip
     table.add_row("4. exercises/", "graded exercises: each NN_topic folder has a task, a "
-                  "starter file and its tests; the notebook of the same number prepares it")  # fmt: skip
+                  "starter file and its tests (proxylab grade); the course map says which notebook "
+                  "prepares it")  # fmt: skip
     table.add_row("anytime", "proxylab lab: the sites, kitchens and both proxies, for curl")
     found = notebooks()
     if found:
