@@ -19,6 +19,9 @@ Key ideas:
   connection. A POST the server may already have acted on is never resent: the client
   gets a 502 that says the outcome is unknown.
 
+- A request that asks to switch protocols (``Upgrade``, RFC 9110 section 7.8) gets a
+  connection of its own (``upgrade``), which never goes back to the pool.
+
 Left out on purpose: a background reaper thread (the sweep runs whenever the pool is
 used), per-origin connection limits.
 
@@ -274,6 +277,30 @@ class ConnectionPool:
             raise
         return self._reply(connection, request, response, reused, started)
 
+    def upgrade(
+        self, host: str, port: int, request: Request, *, tls: bool = False
+    ) -> UpstreamReply:
+        """Send a request that asks to switch protocols, on a connection of its own.
+
+        RFC 9110 section 7.8: after ``101 Switching Protocols`` the connection speaks the
+        new protocol (WebSocket frames, say), so it can never carry another HTTP exchange:
+        it is opened for this request and never pooled, whatever the answer. A ``101``
+        comes back with an empty body and the connection still open, for a tunnel; any
+        other answer is an ordinary response, after which the connection is closed.
+        """
+        started = time.monotonic()
+        connection = self._open((host, port, tls))
+        try:
+            connection.send(serialize_request_head(request))
+            response = connection.read_response(request.method, self.read_timeout)
+        except BaseException:
+            connection.close()
+            raise
+        if response.status == 101:
+            now = time.monotonic()
+            return UpstreamReply(response, iter(()), connection, False, started, now, True)
+        return self._reply(connection, request, response, False, started, poolable=False)
+
     @staticmethod
     def _may_resend(
         request: Request, body: Iterable[bytes] | None, reused: bool, error: Exception
@@ -312,11 +339,15 @@ class ConnectionPool:
         response: Response,
         reused: bool,
         started: float,
+        poolable: bool = True,
     ) -> UpstreamReply:
         connection.exchanges += 1
         framing = response_framing(response, request.method)
         connection.reusable = (
-            response.keep_alive and request.keep_alive and framing.kind is not UNTIL_CLOSE
+            poolable
+            and response.keep_alive
+            and request.keep_alive
+            and framing.kind is not UNTIL_CLOSE
         )
         whole = connection.take_whole_body(framing)
         if whole is None:

@@ -80,6 +80,9 @@ class ReverseSettings:
     ``status_path=None`` turns the status page off. ``source_address`` is the local
     ``(host, port)`` proxied requests leave from (nginx ``proxy_bind``; port 0 for any),
     so backends see the proxy's own address; health probes leave from the default one.
+    ``upgrade_protocols``: the protocols a client may switch to through the proxy
+    (``Upgrade``, RFC 9110 section 7.8; lower-case names without version); any other gets
+    a 501. ``tunnel_idle_timeout``: seconds an upgraded connection may stay silent.
     """
 
     retries: bool = True
@@ -104,6 +107,8 @@ class ReverseSettings:
     keepalive: int = 64
     source_address: tuple[str, int] | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    upgrade_protocols: frozenset[str] = frozenset({"websocket"})
+    tunnel_idle_timeout: float = 300.0
 
     def health_policy(self) -> HealthPolicy:
         """The health-check part of these settings."""
