@@ -32,6 +32,7 @@ from proxylab.cli.console import (
     wait_for_ctrl_c,
 )
 from proxylab.errors import ConfigError
+from proxylab.forward.accesslog import AccessLog
 from proxylab.metrics import Event, EventLog
 from proxylab.net.server import Server
 from proxylab.net.tls import (
@@ -97,6 +98,11 @@ def add_parser(subparsers: Any) -> None:
     )
     add("--hsts", action="store_true", help="send Strict-Transport-Security on HTTPS responses")
     add("--dashboard", action="store_true", help="show a live table of backends instead of events")
+    add(
+        "--access-log",
+        metavar="PATH|-",
+        help="write an access log in nginx's combined format to PATH, or - for stdout",
+    )
 
 
 def parse_backend(text: str) -> Backend:
@@ -262,6 +268,8 @@ def run(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
+        if args.access_log and not _open_access_log(console, args.access_log, events, stack):
+            return 1
         stack.callback(proxy.close)
         stack.enter_context(_stop_on_signals(stop))  # Ctrl-C while the panel prints is fine too
         try:
@@ -277,6 +285,20 @@ def run(args: argparse.Namespace) -> int:
             wait_for_ctrl_c(stop)
     console.print("[dim]stopped[/dim]")
     return 0
+
+
+def _open_access_log(
+    console: Console, path: str, events: EventLog, stack: contextlib.ExitStack
+) -> bool:
+    """Log every exchange in nginx's combined format; closed (flushed) when the stack ends."""
+    try:
+        access_log = AccessLog(path, "combined")
+    except OSError as error:
+        print_error(console, f"cannot open the access log {path}: {error.strerror}")
+        return False
+    stack.callback(access_log.close)  # registered first, so it runs after the servers stop
+    events.subscribe(access_log.record)
+    return True
 
 
 def _servers(

@@ -172,6 +172,8 @@ class ForwardProxy:
             time.time(), "forward", client=conn.client_ip, method=request.method,
             target=request.target,
         )  # fmt: skip
+        if request.version != "HTTP/1.1":
+            event.extra["version"] = request.version  # for the common log's request line
         record = _Record(event, time.monotonic())
         try:
             self._admit(conn, request, record)

@@ -440,6 +440,7 @@ class ReverseProxy:
             upstream_duration=x.upstream_duration,
             note=x.note,
         )
+        _log_fields(event, x.request)
         if x.protocol:
             event.kind, event.bytes_in, event.bytes_out = "upgrade", x.bytes_in, x.bytes_down
             event.extra["protocol"] = x.protocol
@@ -503,6 +504,18 @@ class _Exchange:
         self.status, self.note, self.upstream_duration = 0, "", 0.0
         self.protocol = ""  # the protocol switched to (an upgrade), then the bytes tunnelled
         self.bytes_in = self.bytes_down = 0
+
+
+def _log_fields(event: Event, request: Request) -> None:
+    """What nginx's combined log shows beyond the event's own fields (only those present)."""
+    headers, extra = request.headers, event.extra
+    referer, agent = headers.get("referer"), headers.get("user-agent")
+    if referer is not None:
+        extra["referer"] = referer
+    if agent is not None:
+        extra["user_agent"] = agent
+    if request.version != "HTTP/1.1":
+        extra["version"] = request.version
 
 
 def _client_body(x: _Exchange, framing: Framing) -> Iterator[bytes]:
