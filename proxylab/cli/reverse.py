@@ -43,7 +43,7 @@ from proxylab.net.tls import (
 )
 from proxylab.reverse.balancers import BALANCERS, Backend
 from proxylab.reverse.proxy import ReverseProxy
-from proxylab.reverse.routes import ReverseSettings, Route
+from proxylab.reverse.routes import COMBINED_LOG_FIELDS, ReverseSettings, Route
 
 __all__ = ["add_parser", "parse_backend", "parse_route", "run", "settings_from_args"]
 
@@ -143,6 +143,7 @@ def settings_from_args(args: argparse.Namespace) -> ReverseSettings:
         health_check_path=args.health_check,
         sticky=args.sticky,
         hsts=hsts_value() if args.hsts and tls else None,
+        log_headers=COMBINED_LOG_FIELDS if getattr(args, "access_log", None) else (),
     )
 
 

@@ -166,12 +166,7 @@ class ForwardProxy:
     # -- the per-request path --------------------------------------------------------
     def __call__(self, conn: ClientConnection, request: Request) -> None:
         """Answer one request from ``conn`` (the ``Handler`` protocol of ``server``)."""
-        # the target as sent, so that a request refused before it is parsed (407) still
-        # logs its URL, as Squid does; a parsed request replaces it with its full URL
-        event = Event(
-            time.time(), "forward", client=conn.client_ip, method=request.method,
-            target=request.target,
-        )  # fmt: skip
+        event = Event(time.time(), "forward", client=conn.client_ip, method=request.method)
         if request.version != "HTTP/1.1":
             event.extra["version"] = request.version  # for the common log's request line
         record = _Record(event, time.monotonic())
@@ -183,6 +178,8 @@ class ForwardProxy:
                 self._forward(conn, request, record)
         except ProxyLabError as error:
             record.event.status = error.status
+            if not record.event.target:  # refused before it was parsed (407): as sent, as Squid
+                record.event.target = request.target
             answer_error(conn, error)  # now, so that the record counts the page's bytes
             raise
         finally:
@@ -192,16 +189,15 @@ class ForwardProxy:
         if not self.settings.access.allows(conn.client_ip):
             _refused(record, "client not in the allowed networks")
             raise Forbidden("This proxy only serves clients from its allowed networks.")
-        if self.settings.auth is not None and not _credentials_match(
-            request.headers.get("proxy-authorization"), self.settings.auth
-        ):
-            _refused(record, "proxy authentication")
-            raise ProxyAuthRequired(
-                "This proxy needs a user name and password.",
-                headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
-            )
-        if self.settings.auth is not None:
-            record.event.extra["user"] = self.settings.auth[0]  # Squid logs who it was
+        auth = self.settings.auth
+        if auth is not None:
+            if not _credentials_match(request.headers.get("proxy-authorization"), auth):
+                _refused(record, "proxy authentication")
+                raise ProxyAuthRequired(
+                    "This proxy needs a user name and password.",
+                    headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
+                )
+            record.event.extra["user"] = auth[0]  # Squid logs who it was
         if is_loop(request.headers, self.settings.privacy.via_token):
             raise LoopDetected()
 
@@ -285,10 +281,11 @@ class ForwardProxy:
             self._send_block_page(conn, decision, target, request, record)
             self._drain(conn, request)
             return
-        protocols = upgrade_protocols(request)
-        if protocols is not None:
-            self._upgrade(conn, request, target, protocols, record)
-            return
+        if request.headers.get("upgrade") is not None:  # the rare case: a protocol switch
+            protocols = upgrade_protocols(request)
+            if protocols is not None:
+                self._upgrade(conn, request, target, protocols, record)
+                return
         framing = request_framing(request, conn.limits)
         conn.continue_if_expected(request)
         body = conn.read_framed(framing) if framing.kind is not NO_BODY else None

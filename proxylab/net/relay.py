@@ -69,7 +69,8 @@ def relay_response(
         headers.set("Connection", "close")
     elif kind is CHUNKED:
         headers.add("Transfer-Encoding", "chunked")
-    persistence_field(request, headers, conn.keep_alive)  # an HTTP/1.0 client is told
+    if request.version == "HTTP/1.0":  # tell a 1.0 client whether it may keep the connection
+        persistence_field(request, headers, conn.keep_alive)
     pending = serialize_response_head(Response(response.status, headers, response.reason))
     if kind is LENGTH and isinstance(pieces, SpliceableBody) and conn.can_splice:
         return _relay_spliced(conn, pending, pieces, on_abandon)

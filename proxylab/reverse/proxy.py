@@ -151,6 +151,7 @@ class ReverseProxy:
         self._hidden = HOP_BY_HOP | {name.lower() for name in s.hide_headers}
         self._authority = {b: f"{b.host}:{b.port}" for b in self.backends}
         self._cookie = s.sticky_cookie
+        self._log_headers = tuple(name.lower() for name in s.log_headers)
         secret = secrets.token_bytes(16)  # sticky ids reveal nothing about addresses
         self._sticky_id = {b: _opaque_id(secret, b) for b in self.backends}
         self._sticky_backend = {value: b for b, value in self._sticky_id.items()}
@@ -243,10 +244,11 @@ class ReverseProxy:
         framing = request_framing(request, conn.limits)
         x.kind, x.tls = framing.kind, isinstance(conn.sock, ssl.SSLSocket)
         outgoing = Request(request.method, path, self._outgoing_headers(x))
-        protocols = upgrade_protocols(request)
-        if protocols is not None:
-            self._upgrade(x, outgoing, protocols)
-            return
+        if request.headers.get("upgrade") is not None:  # the rare case: a protocol switch
+            protocols = upgrade_protocols(request)
+            if protocols is not None:
+                self._upgrade(x, outgoing, protocols)
+                return
         conn.continue_if_expected(request)
         x.body = _client_body(x, framing) if framing.kind is not NO_BODY else None
         if self.settings.sticky:
@@ -440,7 +442,8 @@ class ReverseProxy:
             upstream_duration=x.upstream_duration,
             note=x.note,
         )
-        _log_fields(event, x.request)
+        if self._log_headers:
+            _log_fields(event, x.request, self._log_headers)
         if x.protocol:
             event.kind, event.bytes_in, event.bytes_out = "upgrade", x.bytes_in, x.bytes_down
             event.extra["protocol"] = x.protocol
@@ -506,14 +509,14 @@ class _Exchange:
         self.bytes_in = self.bytes_down = 0
 
 
-def _log_fields(event: Event, request: Request) -> None:
-    """What nginx's combined log shows beyond the event's own fields (only those present)."""
+def _log_fields(event: Event, request: Request, names: tuple[str, ...]) -> None:
+    """Copy the request fields an access log wants into ``event.extra`` (those present),
+    keyed as ``user_agent`` for ``User-Agent``; and the version if it is not 1.1."""
     headers, extra = request.headers, event.extra
-    referer, agent = headers.get("referer"), headers.get("user-agent")
-    if referer is not None:
-        extra["referer"] = referer
-    if agent is not None:
-        extra["user_agent"] = agent
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            extra[name.replace("-", "_")] = value
     if request.version != "HTTP/1.1":
         extra["version"] = request.version
 
