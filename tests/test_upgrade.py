@@ -14,9 +14,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from helpers import Kitchen, raw_exchange, reverse_proxy, running_forward_proxy, wait_for_event
+from helpers import (
+    Kitchen,
+    raw_exchange,
+    reverse_proxy,
+    running_forward_proxy,
+    wait_for,
+    wait_for_event,
+)
 
+from proxylab.errors import ProtocolError
 from proxylab.forward.proxy import ForwardSettings
+from proxylab.http.messages import Headers, Request, parse_target
+from proxylab.http.relaying import upgrade_protocols
 from proxylab.reverse.balancers import Backend
 
 websockets = pytest.importorskip(
@@ -215,3 +225,47 @@ def test_the_friend_refuses_a_protocol_it_does_not_carry() -> None:
             b"Upgrade: IRC/6.9\r\n\r\n",
         )
     assert answer.startswith(b"HTTP/1.1 501 ") and b"does not carry irc upgrades" in answer
+
+
+def test_least_connections_counts_an_open_tunnel_as_a_connection() -> None:
+    with (
+        ws_server("a") as a,
+        ws_server("b") as b,
+        reverse_proxy([backend(a, "a"), backend(b, "b")], "least-connections") as (server, proxy),
+    ):
+        url = f"ws://127.0.0.1:{server.address[1]}/"
+        with connect(url, proxy=None) as first, connect(url, proxy=None) as second:
+            first.send("1")
+            second.send("2")
+            names = {first.recv(timeout=10)[0], second.recv(timeout=10)[0]}
+            current = {row.name: row.current for row in proxy.stats()}
+        assert names == {"a", "b"}  # the second went where no tunnel was open
+        assert current == {"a": 1, "b": 1}  # both tunnels count while they last
+        assert wait_for(lambda: all(row.current == 0 for row in proxy.stats()))
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ("Upgrade: websocket\r\nConnection: Upgrade", ["websocket"]),
+        ("Upgrade: WebSocket\r\nConnection: keep-alive, Upgrade", ["websocket"]),
+        ("Upgrade: h2c, IRC/6.9\r\nConnection: upgrade", ["h2c", "irc"]),
+        ("Upgrade: websocket", None),  # no upgrade option: meant for an earlier hop
+        ("Connection: upgrade", None),
+        ("", None),
+    ],
+)
+def test_upgrade_protocols_reads_rfc_9110_section_7_8(head: str, expected: object) -> None:
+    lines = [line.split(": ", 1) for line in head.split("\r\n") if line]
+    request = Request("GET", "/", Headers((name, value) for name, value in lines))
+    assert upgrade_protocols(request) == expected
+    request.version = "HTTP/1.0"  # "A server MUST ignore an Upgrade ... in an HTTP/1.0 request"
+    assert upgrade_protocols(request) is None
+
+
+def test_ws_and_wss_urls_are_http_and_https_underneath() -> None:
+    assert parse_target("GET", "ws://chat.test/room").url == "http://chat.test/room"
+    wss = parse_target("GET", "wss://chat.test/")
+    assert (wss.scheme, wss.port) == ("https", 443)
+    with pytest.raises(ProtocolError):
+        parse_target("GET", "ftp://files.test/")
