@@ -281,7 +281,7 @@ class ForwardProxy:
             self._send_block_page(conn, decision, target, request, record)
             self._drain(conn, request)
             return
-        if request.headers.get("upgrade") is not None:  # the rare case: a protocol switch
+        if "upgrade" in request.headers.names():  # the rare case: a protocol switch
             protocols = upgrade_protocols(request)
             if protocols is not None:
                 self._upgrade(conn, request, target, protocols, record)

@@ -18,7 +18,6 @@ Key ideas:
   HEAD, PUT, DELETE, OPTIONS, TRACE) without a body is then sent again, on a new
   connection. A POST the server may already have acted on is never resent: the client
   gets a 502 that says the outcome is unknown.
-
 - A request that asks to switch protocols (``Upgrade``, RFC 9110 section 7.8) gets a
   connection of its own (``upgrade``), which never goes back to the pool.
 
@@ -296,10 +295,12 @@ class ConnectionPool:
         except BaseException:
             connection.close()
             raise
+        now = time.monotonic()
         if response.status == 101:
-            now = time.monotonic()
             return UpstreamReply(response, iter(()), connection, False, started, now, True)
-        return self._reply(connection, request, response, False, started, poolable=False)
+        # refused: an ordinary answer, after which the connection closes (reusable is False)
+        body = connection.read_body(response_framing(response, request.method), _close)
+        return UpstreamReply(response, body, connection, False, started, now)
 
     @staticmethod
     def _may_resend(
@@ -339,15 +340,11 @@ class ConnectionPool:
         response: Response,
         reused: bool,
         started: float,
-        poolable: bool = True,
     ) -> UpstreamReply:
         connection.exchanges += 1
         framing = response_framing(response, request.method)
         connection.reusable = (
-            poolable
-            and response.keep_alive
-            and request.keep_alive
-            and framing.kind is not UNTIL_CLOSE
+            response.keep_alive and request.keep_alive and framing.kind is not UNTIL_CLOSE
         )
         whole = connection.take_whole_body(framing)
         if whole is None:
@@ -357,6 +354,11 @@ class ConnectionPool:
             body = iter((whole,) if whole else ())
         now = time.monotonic()
         return UpstreamReply(response, body, connection, reused, started, now, whole is not None)
+
+
+def _close(connection: UpstreamConnection) -> None:
+    """What happens to a connection after a refused upgrade's answer: it is closed."""
+    connection.close()
 
 
 def _outcome_unknown(request: Request, error: ProxyLabError) -> UpstreamError:

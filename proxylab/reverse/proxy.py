@@ -244,7 +244,7 @@ class ReverseProxy:
         framing = request_framing(request, conn.limits)
         x.kind, x.tls = framing.kind, isinstance(conn.sock, ssl.SSLSocket)
         outgoing = Request(request.method, path, self._outgoing_headers(x))
-        if request.headers.get("upgrade") is not None:  # the rare case: a protocol switch
+        if "upgrade" in request.headers.names():  # the rare case: a protocol switch
             protocols = upgrade_protocols(request)
             if protocols is not None:
                 self._upgrade(x, outgoing, protocols)
@@ -506,7 +506,8 @@ class _Exchange:
         self.client_error: ProxyLabError | None = None
         self.status, self.note, self.upstream_duration = 0, "", 0.0
         self.protocol = ""  # the protocol switched to (an upgrade), then the bytes tunnelled
-        self.bytes_in = self.bytes_down = 0
+        self.bytes_in: int  # set by _tunnel, read only when there was one
+        self.bytes_down: int
 
 
 def _log_fields(event: Event, request: Request, names: tuple[str, ...]) -> None:
