@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import pytest
 from helpers import (
     Kitchen,
+    dead_port,
     raw_exchange,
     reverse_proxy,
     running_forward_proxy,
@@ -149,6 +150,8 @@ def test_a_backend_that_refuses_the_upgrade_answers_itself() -> None:
         assert refused.value.response.status_code == 200  # the kitchen ignored Upgrade
         assert kitchen.seen[0].headers.get("upgrade") == "websocket"
         assert proxy.pool.idle_count() == 0
+        event = wait_for_event(proxy.events, lambda e: e.source == "reverse")
+    assert event.kind == "exchange" and event.status == 200 and event.bytes_out > 0
 
 
 def _handshake_absolute(
@@ -269,3 +272,21 @@ def test_ws_and_wss_urls_are_http_and_https_underneath() -> None:
     assert (wss.scheme, wss.port) == ("https", 443)
     with pytest.raises(ProtocolError):
         parse_target("GET", "ftp://files.test/")
+
+
+def test_an_upgrade_to_a_dead_backend_fails_over_then_reports_502() -> None:
+    dead = Backend("127.0.0.1", dead_port(), name="dead")
+    with ws_server("a") as a, reverse_proxy([dead, backend(a, "a")]) as (server, proxy):
+        url = f"ws://127.0.0.1:{server.address[1]}/"
+        for _ in range(2):  # whichever comes first, the dead one is skipped
+            with connect(url, proxy=None) as ws:
+                ws.send("hi")
+                assert ws.recv(timeout=10) == "a:hi"
+        assert wait_for(lambda: len(proxy.events.snapshot("reverse")) == 2)
+    with reverse_proxy([Backend("127.0.0.1", dead_port(), name="dead")]) as (server, proxy):
+        with pytest.raises(websockets.exceptions.InvalidStatus) as failed:
+            connect(f"ws://127.0.0.1:{server.address[1]}/", proxy=None, open_timeout=10)
+        event = wait_for_event(proxy.events, lambda e: e.source == "reverse")
+    assert failed.value.response.status_code == 502
+    assert event.kind == "exchange" and event.status == 502 and event.bytes_out > 0
+    assert event.extra["protocol"] == "websocket"

@@ -267,7 +267,7 @@ class ReverseProxy:
         check_upgrade(protocols, self.settings.upgrade_protocols, x.kind)
         outgoing.headers.set("Upgrade", x.request.headers.get("upgrade") or "")
         outgoing.headers.set("Connection", "upgrade")
-        x.protocol = protocols[0]
+        x.protocol, x.bytes_in, x.bytes_down = protocols[0], 0, 0
         reply = self._send(x, outgoing)
         if reply.response.status == 101:
             self._tunnel(x, reply)
@@ -444,9 +444,10 @@ class ReverseProxy:
         )
         if self._log_headers:
             _log_fields(event, x.request, self._log_headers)
-        if x.protocol:
-            event.kind, event.bytes_in, event.bytes_out = "upgrade", x.bytes_in, x.bytes_down
+        if x.protocol:  # asked to switch; a tunnel if the backend agreed
             event.extra["protocol"] = x.protocol
+            if x.status == 101:
+                event.kind, event.bytes_in, event.bytes_out = "upgrade", x.bytes_in, x.bytes_down
         self.events.record(event)
 
     # -- the status page -------------------------------------------------------------------
@@ -506,7 +507,7 @@ class _Exchange:
         self.client_error: ProxyLabError | None = None
         self.status, self.note, self.upstream_duration = 0, "", 0.0
         self.protocol = ""  # the protocol switched to (an upgrade), then the bytes tunnelled
-        self.bytes_in: int  # set by _tunnel, read only when there was one
+        self.bytes_in: int  # set with protocol, by _upgrade (not here: every request would pay)
         self.bytes_down: int
 
 
