@@ -32,7 +32,9 @@ class Event:
     """What happened in one exchange (or one health change), as plain values.
 
     ``source`` names who recorded it: "forward", "reverse", "loadgen" or "health".
-    ``kind`` is "exchange", "tunnel" or "health". Times are seconds; ``time`` is the wall
+    ``kind`` is "exchange", "tunnel" (CONNECT), "upgrade" (a protocol switch such as
+    WebSocket, tunnelled after its ``101``; ``bytes_in`` and ``bytes_out`` count both
+    ways) or "health". Times are seconds; ``time`` is the wall
     clock when the exchange started. Fields that do not apply stay empty.
     """
 

@@ -105,3 +105,43 @@ def test_parse_size(text: str, size: int) -> None:
 def test_parse_size_rejects_nonsense() -> None:
     with pytest.raises(ConfigError, match="KB, MB or GB"):
         parse_size("12 parsecs")
+
+
+def _connect_status(url: str, port: int) -> int:
+    """The status a CONNECT to 127.0.0.1:PORT gets from the proxy at ``url``."""
+    host, proxy_port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(proxy_port)), timeout=10) as sock:
+        sock.sendall(
+            f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        )
+        return int(sock.recv(100).split()[1])
+
+
+@pytest.mark.parametrize(
+    ("flags", "panel", "allowed"),
+    [
+        (["--connect-port", "{port}"], "443, {port}", {443, "{port}"}),
+        (["--connect-port", "{port}", "--connect-port", "-443"], "{port}", {"{port}"}),
+        (["--connect-port={port}", "--no-default-connect-ports"], "{port}", {"{port}"}),
+        (["--no-default-connect-ports"], "none (refused)", set()),
+    ],
+)
+def test_connect_port_adds_to_443_unless_dropped(
+    origin: Origin, flags: list[str], panel: str, allowed: set[object]
+) -> None:
+    port = origin.port
+    fill = [flag.format(port=port) for flag in flags]
+    process = start_proxylab("forward", "--listen", "127.0.0.1:0", "--quiet", *fill)
+    output = OutputReader(process)
+    try:
+        url = output.wait_for(r"listening\s+(http://127\.0\.0\.1:\d+)").group(1)
+        shown = output.wait_for(r"CONNECT ports\s+(.+?)\s*│?\n").group(1).strip(" │")
+        to_origin, to_443 = _connect_status(url, port), _connect_status(url, 443)
+    finally:
+        process.terminate()
+        output.finish()
+    assert shown == panel.format(port=port)
+    ports = {port if p == "{port}" else p for p in allowed}
+    assert (to_origin == 200) == (port in ports)  # the tunnel opened
+    assert (to_443 != 403) == (443 in ports)  # allowed: tried (nothing listens: 502)
+    assert to_origin in (200, 403) and to_443 in (403, 502)

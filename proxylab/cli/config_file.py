@@ -87,6 +87,8 @@ def apply_forward_config(args: argparse.Namespace) -> ForwardConfig | None:
         _fill(args, {})
         return None
     config: ForwardConfig = _load(args, ForwardConfig, "forward")
+    if args.connect_port is None:  # the file's list is the whole set, 443 only if listed
+        args.no_default_connect_ports = True
     _fill(args, {
         "listen": config.listen, "privacy": config.privacy, "scrub": list(config.scrub),
         "connect_port": list(config.connect_ports), "allow_client": list(config.allow_clients),

@@ -38,7 +38,7 @@ from proxylab.forward.privacy import PrivacyPolicy
 from proxylab.forward.proxy import ForwardProxy, ForwardSettings
 from proxylab.metrics import Event, EventLog
 
-__all__ = ["add_parser", "run", "settings_from_args"]
+__all__ = ["add_parser", "connect_ports", "run", "settings_from_args"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -87,10 +87,16 @@ def add_parser(subparsers: Any) -> None:
     add(
         "--connect-port",
         action="append",
-        type=port_argument,
+        type=_connect_port,
         default=[],
         metavar="N",
-        help="allow CONNECT tunnels to port N (repeatable; default 443)",
+        help="also allow CONNECT tunnels to port N, as Squid's SSL_ports (repeatable; 443 is "
+        "always allowed unless dropped with --connect-port -443 or --no-default-connect-ports)",
+    )
+    add(
+        "--no-default-connect-ports",
+        action="store_true",
+        help="do not allow CONNECT to 443 by default: only the --connect-port ports",
     )
     add(
         "--resolve",
@@ -136,6 +142,22 @@ def add_parser(subparsers: Any) -> None:
     add_config_flag(parser, "forward", EXAMPLE_FORWARD)
 
 
+def _connect_port(text: str) -> int:
+    """A port to add (``8443``) or, with a minus, to drop (``-443``)."""
+    return -port_argument(text[1:]) if text.startswith("-") else port_argument(text)
+
+
+def connect_ports(args: argparse.Namespace) -> frozenset[int]:
+    """The CONNECT ports in force: 443 (unless dropped) plus those added, in flag order."""
+    ports = set() if args.no_default_connect_ports else {443}
+    for port in args.connect_port:
+        if port > 0:
+            ports.add(port)
+        else:
+            ports.discard(-port)
+    return frozenset(ports)
+
+
 def _resolve_map(items: list[str]) -> dict[str, tuple[str, int]]:
     mapping: dict[str, tuple[str, int]] = {}
     for item in items:
@@ -170,7 +192,7 @@ def settings_from_args(args: argparse.Namespace) -> ForwardSettings:
         privacy=PrivacyPolicy.from_names(args.privacy, args.scrub),
         filters=FilterPolicy.from_patterns(block=blocked, allow=args.allow),
         access=access,
-        connect_ports=frozenset(args.connect_port or [443]),
+        connect_ports=connect_ports(args),
         resolve=_resolve_map(args.resolve),
         auth=auth,
     )
@@ -200,7 +222,7 @@ def _panel_rows(args: argparse.Namespace, url: str) -> list[tuple[str, str]]:
         ("listening", url),
         ("privacy", args.privacy + (f" + scrub {', '.join(args.scrub)}" if args.scrub else "")),
         ("filter", filters or getattr(args, "rules_note", "") or "none (everything allowed)"),
-        ("CONNECT ports", ", ".join(str(p) for p in (args.connect_port or [443]))),
+        ("CONNECT ports", ", ".join(map(str, sorted(connect_ports(args)))) or "none (refused)"),
         ("cache", cache),
         ("auth", "Basic" if args.auth else "none"),
     ]

@@ -37,6 +37,7 @@ from proxylab.cli.labsites import lab_kitchens, lab_sites, reverse_hints
 from proxylab.cli.plugins import balancer_argument, describe_balancer
 from proxylab.errors import ConfigError
 from proxylab.export.examples import EXAMPLE_REVERSE
+from proxylab.forward.accesslog import AccessLog
 from proxylab.metrics import Event, EventLog
 from proxylab.net.server import Server
 from proxylab.net.tls import (
@@ -47,7 +48,7 @@ from proxylab.net.tls import (
 )
 from proxylab.reverse.balancers import BALANCERS, Backend, Balancer
 from proxylab.reverse.proxy import ReverseProxy
-from proxylab.reverse.routes import ReverseSettings, Route
+from proxylab.reverse.routes import COMBINED_LOG_FIELDS, ReverseSettings, Route
 
 __all__ = ["add_parser", "parse_backend", "parse_route", "run", "settings_from_args"]
 
@@ -105,6 +106,11 @@ def add_parser(subparsers: Any) -> None:
     add("--hsts", action="store_true", help="send Strict-Transport-Security on HTTPS responses")
     add("--dashboard", action="store_true", help="show a live table of backends instead of events")
     add(
+        "--access-log",
+        metavar="PATH|-",
+        help="write an access log in nginx's combined format to PATH, or - for stdout",
+    )
+    add(
         "--lab",
         action="store_true",
         help="also open three lab kitchens (two quick, one slow) and use them as backends",
@@ -150,6 +156,7 @@ def settings_from_args(args: argparse.Namespace) -> ReverseSettings:
         health_check_path=args.health_check,
         sticky=args.sticky,
         hsts=hsts_value() if args.hsts and tls else None,
+        log_headers=COMBINED_LOG_FIELDS if getattr(args, "access_log", None) else (),
     )
 
 
@@ -290,6 +297,8 @@ def _run(args: argparse.Namespace, console: Console, kitchens: list[Backend]) ->
     )
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
+        if args.access_log and not _open_access_log(console, args.access_log, events, stack):
+            return 1
         stack.callback(proxy.close)
         stack.enter_context(_stop_on_signals(stop))  # Ctrl-C while the panel prints is fine too
         try:
@@ -305,6 +314,20 @@ def _run(args: argparse.Namespace, console: Console, kitchens: list[Backend]) ->
             wait_for_ctrl_c(stop)
     console.print("[dim]stopped[/dim]")
     return 0
+
+
+def _open_access_log(
+    console: Console, path: str, events: EventLog, stack: contextlib.ExitStack
+) -> bool:
+    """Log every exchange in nginx's combined format; closed (flushed) when the stack ends."""
+    try:
+        access_log = AccessLog(path, "combined")
+    except OSError as error:
+        print_error(console, f"cannot open the access log {path}: {error.strerror}")
+        return False
+    stack.callback(access_log.close)  # registered first, so it runs after the servers stop
+    events.subscribe(access_log.record)
+    return True
 
 
 def _servers(

@@ -1,7 +1,7 @@
-"""Access logs in the two formats that log tools already read: Squid's native and CLF.
+"""Access logs in the formats that log tools already read: Squid's native, CLF, combined.
 
 Every exchange a proxy finishes becomes one ``Event`` (see ``metrics``); an ``AccessLog``
-turns events into lines. Two formats, because students meet both in the wild:
+turns events into lines. Three formats, because students meet them all in the wild:
 
 - Squid's native format (squid.conf ``logformat squid``)::
 
@@ -11,6 +11,18 @@ turns events into lines. Two formats, because students meet both in the wild:
 - The common log format of Apache and nginx::
 
       127.0.0.1 - - [29/Nov/2026:08:00:00 +0000] "GET http://news.test/ HTTP/1.1" 200 1534
+
+- nginx's ``combined`` format (its default, what GoAccess and friends parse), which adds
+  the ``Referer`` and ``User-Agent`` in quotes::
+
+      127.0.0.1 - - [29/Nov/2026:08:00:00 +0000] "GET / HTTP/1.1" 200 1534 "-" "curl/8.5.0"
+
+Every field is present in every line, ``-`` where there is nothing to say (Squid and
+nginx do the same): log analysers split on whitespace or match a regex, and one missing
+field shifts all the others. The user name is the one the proxy authenticated (Squid's
+``%un``); in a quoted field, quotes, backslashes and control characters are written as
+hexadecimal escapes (a quote becomes backslash-x22), as nginx does, so that no value can
+break its quotes.
 
 Key idea: logging sits on the per-request path, so a line is formatted with plain string
 operations and written to a buffered file; a background thread flushes the buffer every
@@ -29,7 +41,7 @@ from typing import IO
 
 from proxylab.metrics import Event
 
-__all__ = ["AccessLog", "common_line", "squid_line"]
+__all__ = ["FORMATS", "AccessLog", "combined_line", "common_line", "squid_line"]
 
 _SQUID_CODES = {
     "hit": "TCP_HIT",
@@ -56,36 +68,67 @@ def squid_line(event: Event) -> str:
     # and a format spec is parsed again every time it is used
     millis = str(round(event.duration * 1000)).rjust(6)
     status = str(event.status) if event.status >= 100 else f"{event.status:03d}"
+    user = event.extra.get("user") or "-"
     return (
-        f"{event.time:.3f} {millis} {event.client} {code}/{status} {event.bytes_out} "
-        f"{event.method} {event.target} - {hierarchy} {content_type}\n"
+        f"{event.time:.3f} {millis} {event.client or '-'} {code}/{status} {event.bytes_out} "
+        f"{event.method or '-'} {event.target or '-'} {user} {hierarchy} {content_type}\n"
     )
 
 
 def common_line(event: Event) -> str:
     """One line in the common log format (Apache/nginx ``combined`` without the last two)."""
+    return _clf(event) + "\n"
+
+
+def combined_line(event: Event) -> str:
+    """One line in nginx's ``combined`` format: CLF plus quoted Referer and User-Agent."""
+    referer = _escape(str(event.extra.get("referer") or "-"))
+    agent = _escape(str(event.extra.get("user_agent") or "-"))
+    return f'{_clf(event)} "{referer}" "{agent}"\n'
+
+
+def _clf(event: Event) -> str:
+    """``client - user [time] "request" status bytes``, every field present."""
     stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(event.time))
-    return (
-        f'{event.client} - - [{stamp}] "{event.method} {event.target} HTTP/1.1" '
-        f"{event.status} {event.bytes_out}\n"
+    user = event.extra.get("user") or "-"
+    version = event.extra.get("version") or "HTTP/1.1"
+    request = _escape(f"{event.method or '-'} {event.target or '-'} {version}")
+    status = str(event.status) if event.status >= 100 else f"{event.status:03d}"
+    return f'{event.client or "-"} - {user} [{stamp}] "{request}" {status} {event.bytes_out}'
+
+
+def _escape(value: str) -> str:
+    """nginx's escaping inside a quoted log field: ``"``, ``\\``, controls -> ``\\xHH``."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return value  # the usual case, untouched
+    return "".join(
+        c if " " <= c <= "~" and c not in '"\\' else "".join(f"\\x{b:02X}" for b in c.encode())
+        for c in value
     )
+
+
+#: The formats ``AccessLog`` writes, by name.
+FORMATS = {"squid": squid_line, "common": common_line, "combined": combined_line}
 
 
 class AccessLog:
     """Writes one line per event to a file (or ``-`` for standard output).
 
-    ``fmt`` is ``"squid"`` or ``"common"``. Use ``log.record`` as an ``EventLog`` listener,
+    ``fmt`` is ``"squid"``, ``"common"`` or ``"combined"``; health changes, which are
+    not exchanges, are not logged. Use ``log.record`` as an ``EventLog`` listener,
     and ``close()`` when done (or ``with AccessLog(...) as log:``). A small background
     thread flushes the buffered lines every ``flush_interval`` seconds, so the last lines
     show up in ``tail -f`` even when traffic stops, and ``record`` never asks the clock.
     """
 
     def __init__(self, path: str, fmt: str = "squid", flush_interval: float = 0.5) -> None:
-        if fmt not in ("squid", "common"):
+        if fmt not in FORMATS:
             from proxylab.errors import ConfigError
 
-            raise ConfigError(f"Unknown access log format {fmt!r}: use 'squid' or 'common'.")
-        self._format = squid_line if fmt == "squid" else common_line
+            raise ConfigError(
+                f"Unknown access log format {fmt!r}: use 'squid', 'common' or 'combined'."
+            )
+        self._format = FORMATS[fmt]
         self._owns_file = path != "-"
         # kept open for the log's lifetime and closed in close(), so no ``with`` here
         self._file: IO[str] = (
@@ -100,6 +143,8 @@ class AccessLog:
 
     def record(self, event: Event) -> None:
         """Append the line for ``event`` to the file's buffer (thread-safe)."""
+        if event.kind == "health":
+            return  # a backend going up or down is not a request
         line = self._format(event)
         # once per request, so the lock is taken by hand: on CPython 3.10/3.11 ``with lock:``
         # costs about twice as much as acquire/release

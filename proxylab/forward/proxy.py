@@ -16,6 +16,9 @@ What one request goes through (``ForwardProxy.__call__``):
    fields are removed (RFC 9110 section 7.6.1), ``Host`` is set from the target, the
    privacy policy rewrites what reveals the client, and the request is forwarded in
    origin-form over a pooled keep-alive connection, through the cache if there is one;
+   a WebSocket handshake (``GET ws://host/chat`` or ``http://`` with ``Upgrade:
+   websocket``, RFC 6455 section 4) goes on with its ``Upgrade``, on a connection of its
+   own, and after the origin's ``101`` becomes a byte tunnel, as CONNECT does;
 4. the response comes back with its own hop-by-hop fields removed, re-framed for this
    client, and every exchange becomes one ``Event``.
 
@@ -58,13 +61,21 @@ from proxylab.http.messages import (
     Target,
     parse_target,
 )
-from proxylab.http.relaying import body_finished, end_to_end, strip_hop_by_hop
+from proxylab.http.relaying import (
+    body_finished,
+    check_upgrade,
+    end_to_end,
+    persistence_field,
+    strip_hop_by_hop,
+    upgrade_protocols,
+)
+from proxylab.http.wire import serialize_response_head
 from proxylab.metrics import Event, EventLog
 from proxylab.net.connection import ClientConnection, Timeouts
 from proxylab.net.pool import ConnectionPool
 from proxylab.net.relay import rejected_event, relay_response
 from proxylab.net.server import Server, answer_error
-from proxylab.net.tunnel import relay
+from proxylab.net.tunnel import relay, upgraded
 from proxylab.net.upstream import UpstreamConnection, open_connection
 
 __all__ = ["ForwardProxy", "ForwardSettings"]
@@ -85,7 +96,8 @@ class ForwardSettings:
     offline lab's ``*.test`` sites are reached. ``auth`` is ``(user, password)`` for Basic
     proxy authentication, or ``None`` for none. ``drop_underscore_headers``: request
     fields with ``_`` in the name are not passed on (nginx's default; see
-    ``http.relaying.strip_hop_by_hop``).
+    ``http.relaying.strip_hop_by_hop``). ``upgrade_protocols``: the protocols a client
+    may switch to through the proxy (RFC 9110 section 7.8); any other gets a 501.
     """
 
     privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
@@ -98,6 +110,7 @@ class ForwardSettings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     tunnel_idle_timeout: float = 300.0
     drop_underscore_headers: bool = True
+    upgrade_protocols: frozenset[str] = frozenset({"websocket"})
 
 
 class ForwardProxy:
@@ -158,6 +171,8 @@ class ForwardProxy:
     def __call__(self, conn: ClientConnection, request: Request) -> None:
         """Answer one request from ``conn`` (the ``Handler`` protocol of ``server``)."""
         event = Event(time.time(), "forward", client=conn.client_ip, method=request.method)
+        if request.version != "HTTP/1.1":
+            event.extra["version"] = request.version  # for the common log's request line
         record = _Record(event, time.monotonic())
         try:
             self._admit(conn, request, record)
@@ -167,6 +182,8 @@ class ForwardProxy:
                 self._forward(conn, request, record)
         except ProxyLabError as error:
             record.event.status = error.status
+            if not record.event.target:  # refused before it was parsed (407): as sent, as Squid
+                record.event.target = request.target
             answer_error(conn, error)  # now, so that the record counts the page's bytes
             raise
         finally:
@@ -176,14 +193,15 @@ class ForwardProxy:
         if not self.settings.access.allows(conn.client_ip):
             _refused(record, "client not in the allowed networks")
             raise Forbidden("This proxy only serves clients from its allowed networks.")
-        if self.settings.auth is not None and not _credentials_match(
-            request.headers.get("proxy-authorization"), self.settings.auth
-        ):
-            _refused(record, "proxy authentication")
-            raise ProxyAuthRequired(
-                "This proxy needs a user name and password.",
-                headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
-            )
+        auth = self.settings.auth
+        if auth is not None:
+            if not _credentials_match(request.headers.get("proxy-authorization"), auth):
+                _refused(record, "proxy authentication")
+                raise ProxyAuthRequired(
+                    "This proxy needs a user name and password.",
+                    headers=(("Proxy-Authenticate", 'Basic realm="proxylab"'),),
+                )
+            record.event.extra["user"] = auth[0]  # Squid logs who it was
         if is_loop(request.headers, self.settings.privacy.via_token):
             raise LoopDetected()
 
@@ -214,11 +232,13 @@ class ForwardProxy:
         return decision
 
     def _send_block_page(
-        self, conn: ClientConnection, decision: Block, target: Target, method: str, record: _Record
-    ) -> None:
+        self, conn: ClientConnection, decision: Block, target: Target, request: Request,
+        record: _Record,
+    ) -> None:  # fmt: skip
         """Answer 403 with the page that names the rule (RFC 9110 section 15.5.4)."""
         record.event.status = 403
-        body = block_page(decision, target.url if method != "CONNECT" else target.authority)
+        connect = request.method == "CONNECT"
+        body = block_page(decision, target.authority if connect else target.url)
         headers = Headers(
             [
                 ("Content-Type", "text/html; charset=utf-8"),
@@ -226,6 +246,9 @@ class ForwardProxy:
                 ("Cache-Control", "no-store"),
             ]
         )
+        if connect:
+            conn.keep_alive = False  # the client wanted a tunnel, not a conversation
+        persistence_field(request, headers, conn.keep_alive)
         conn.send_response(Response(403, headers, "Forbidden"), body)
 
     # -- CONNECT ---------------------------------------------------------------------
@@ -239,8 +262,7 @@ class ForwardProxy:
             raise Forbidden(f"CONNECT to port {target.port} is not allowed (allowed: {allowed}).")
         decision = self._filter(conn, target, "CONNECT", record)
         if isinstance(decision, Block):
-            self._send_block_page(conn, decision, target, "CONNECT", record)
-            conn.keep_alive = False  # the client wanted a tunnel, not a conversation
+            self._send_block_page(conn, decision, target, request, record)
             return
         host, port = self._dial_address(target)
         upstream = open_connection(
@@ -260,9 +282,14 @@ class ForwardProxy:
         record.event.target = url = target.url
         decision = self._filter(conn, target, request.method, record)
         if isinstance(decision, Block):
-            self._send_block_page(conn, decision, target, request.method, record)
+            self._send_block_page(conn, decision, target, request, record)
             self._drain(conn, request)
             return
+        if "upgrade" in request.headers.names():  # the rare case: a protocol switch
+            protocols = upgrade_protocols(request)
+            if protocols is not None:
+                self._upgrade(conn, request, target, protocols, record)
+                return
         framing = request_framing(request, conn.limits)
         conn.continue_if_expected(request)
         body = conn.read_framed(framing) if framing.kind is not NO_BODY else None
@@ -301,6 +328,38 @@ class ForwardProxy:
         self._respond(conn, request, response, pieces, record)
         if not body_finished(body):
             conn.keep_alive = False  # the body was not read to its end: the stream is unsynced
+
+    def _upgrade(
+        self,
+        conn: ClientConnection,
+        request: Request,
+        target: Target,
+        protocols: list[str],
+        record: _Record,
+    ) -> None:
+        """Carry a protocol switch (WebSocket) to the origin; after its ``101``, tunnel."""
+        check_upgrade(protocols, self.settings.upgrade_protocols, request_framing(request).kind)
+        outgoing, changes = self._outgoing(conn, request, target, NO_BODY)
+        outgoing.headers.set("Upgrade", request.headers.get("upgrade") or "")
+        outgoing.headers.set("Connection", "upgrade")  # RFC 9110 7.8: both, or neither
+        record.event.privacy, record.event.extra["protocol"] = "; ".join(changes), protocols[0]
+        host, port = self._dial_address(target)
+        record.event.upstream = f"{host}:{port}"
+        reply = self.pool.upgrade(host, port, outgoing, tls=target.scheme == "https")
+        record.upstream_started = reply.head_received
+        response = end_to_end(reply.response)
+        if response.status != 101:  # refused by the origin: its answer, then the end
+            self._respond(conn, request, response, reply.body, record)
+            return
+        headers = response.headers
+        add_response_via(headers, self.settings.privacy.level, self.settings.privacy.via_token)
+        headers.set("Upgrade", reply.response.headers.get("upgrade") or protocols[0])
+        headers.set("Connection", "upgrade")
+        record.event.status, record.event.kind = 101, "upgrade"
+        head = serialize_response_head(Response(101, headers, response.reason))
+        timeout = self.settings.tunnel_idle_timeout
+        up, down = upgraded(conn, reply.connection, head, timeout)
+        record.event.bytes_in, record.event.bytes_out = up, down
 
     def _outgoing(
         self, conn: ClientConnection, request: Request, target: Target, body_kind: BodyKind

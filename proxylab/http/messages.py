@@ -365,6 +365,7 @@ _BAD_HOST_CHARACTERS = frozenset(" /\\@?#")
 
 #: absolute-form: scheme "://" authority, then the path and query. The authority ends at
 #: the first "/" or "?" (RFC 3986 3.2); what it may hold is checked by ``split_authority``.
+_WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
 _ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?]*)(.*)", re.DOTALL)
 
 
@@ -407,7 +408,10 @@ def parse_target(method: str, target: str, host_header: str | None = None) -> Ta
     scheme, authority, path = url.groups()
     scheme = scheme.lower()
     if scheme not in ("http", "https"):
-        raise ProtocolError("The request target must be a path or an http:// URL.")
+        # RFC 6455 section 3: ws and wss URLs are http and https underneath (port 80, 443)
+        scheme = _WEBSOCKET_SCHEMES.get(scheme, "")
+        if not scheme:
+            raise ProtocolError("The request target must be a path or an http:// URL.")
     if "@" in authority:
         raise ProtocolError("User information in the request target is not allowed.")
     host, port = split_authority(authority, 443 if scheme == "https" else 80)

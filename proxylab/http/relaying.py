@@ -17,6 +17,12 @@ Key ideas:
   (``for=192.0.2.7;proto=https;host=shop.test``; IPv6 quoted and bracketed). Such fields
   are only as honest as whoever wrote them, so they are trusted only from known networks
   (``addresses.in_networks``).
+- ``Upgrade`` (RFC 9110 section 7.8) is hop-by-hop too, but a proxy that is willing to
+  carry the new protocol (WebSocket, RFC 6455 section 4) sends it on with
+  ``Connection: upgrade``: ``upgrade_protocols`` reads what a request asks for.
+- An HTTP/1.0 client keeps its connection only when it asked with ``Connection:
+  keep-alive`` *and* the answer says ``Connection: keep-alive`` back (RFC 9112 appendix
+  C.2.2): ``persistence_field`` writes that answer.
 - The body is re-framed (RFC 9112 section 6): a known ``Content-Length`` is kept; without
   one an HTTP/1.1 client gets chunked encoding and an HTTP/1.0 client gets the body
   delimited by closing the connection. HEAD, 1xx, 204 and 304 responses have no body.
@@ -32,17 +38,21 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 
+from proxylab.errors import NotImplementedByProxy, ProtocolError
 from proxylab.http.framing import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, BodyKind
-from proxylab.http.messages import HOP_BY_HOP, Headers, Request, Response
+from proxylab.http.messages import HOP_BY_HOP, Headers, Request, Response, connection_tokens
 
 __all__ = [
     "FORWARDING_FIELDS",
     "NO_BODY_STATUSES",
     "body_finished",
+    "check_upgrade",
     "client_body_kind",
     "end_to_end",
     "forwarded_element",
+    "persistence_field",
     "strip_hop_by_hop",
+    "upgrade_protocols",
     "without_cookie",
 ]
 
@@ -108,6 +118,53 @@ def client_body_kind(request: Request, response: Response, headers: Headers) -> 
     if headers.get("content-length") is not None:
         return LENGTH
     return CHUNKED if request.version == "HTTP/1.1" else UNTIL_CLOSE
+
+
+def persistence_field(request: Request, headers: Headers, keep_alive: bool) -> None:
+    """Tell an HTTP/1.0 client whether its connection stays open (RFC 9112 appendix C.2.2).
+
+    An HTTP/1.0 connection is persistent only if the client sent ``Connection: keep-alive``
+    and the response confirms it; a client that asked and gets no answer waits for a close
+    that never comes (``ab -k`` hangs for 30 s). So a 1.0 client that asked gets
+    ``Connection: keep-alive`` when the connection is kept, ``Connection: close`` when it
+    is not. HTTP/1.1 is persistent by default and needs nothing (RFC 9112 section 9.3).
+    """
+    if request.version == "HTTP/1.0" and "connection" not in headers and request.keep_alive:
+        headers.add("Connection", "keep-alive" if keep_alive else "close")
+
+
+def upgrade_protocols(request: Request) -> list[str] | None:
+    """The protocols an HTTP/1.1 request asks to switch to (RFC 9110 section 7.8), or None.
+
+    ``["websocket"]`` for a WebSocket handshake (RFC 6455 section 4.1), names in lower
+    case without their version (``h2c``, ``websocket``). ``None`` when the request does
+    not ask: no ``Upgrade``, an HTTP/1.0 request ("A server MUST ignore an Upgrade header
+    field that is received in an HTTP/1.0 request") or no ``upgrade`` option in
+    ``Connection`` (then the field was meant for some earlier hop only).
+    """
+    value = request.headers.get("upgrade")
+    if value is None or request.version != "HTTP/1.1":
+        return None
+    if "upgrade" not in connection_tokens(request.headers):
+        return None
+    return [token.split("/")[0].strip().lower() for token in value.split(",") if token.strip()]
+
+
+def check_upgrade(protocols: list[str], allowed: frozenset[str], body: BodyKind) -> None:
+    """Refuse an upgrade the proxy will not carry, in its own words (501 or 400).
+
+    Better a clear "not through this proxy" than the backend's confusing 400 or 426 for a
+    request that lost its ``Upgrade`` on the way. A body before the switch is refused too:
+    after a ``101`` nobody could tell where it ended and the new protocol began.
+    """
+    refused = [name for name in protocols if name not in allowed]
+    if refused or not protocols:
+        raise NotImplementedByProxy(
+            f"This proxy does not carry {', '.join(refused) or 'empty'} upgrades "
+            f"(it carries: {', '.join(sorted(allowed)) or 'none'})."
+        )
+    if body is not NO_BODY:
+        raise ProtocolError("A request that asks to switch protocols cannot carry a body here.")
 
 
 def body_finished(body: Iterator[bytes] | None) -> bool:

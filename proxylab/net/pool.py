@@ -18,6 +18,8 @@ Key ideas:
   HEAD, PUT, DELETE, OPTIONS, TRACE) without a body is then sent again, on a new
   connection. A POST the server may already have acted on is never resent: the client
   gets a 502 that says the outcome is unknown.
+- A request that asks to switch protocols (``Upgrade``, RFC 9110 section 7.8) gets a
+  connection of its own (``upgrade``), which never goes back to the pool.
 
 Left out on purpose: a background reaper thread (the sweep runs whenever the pool is
 used), per-origin connection limits.
@@ -275,6 +277,32 @@ class ConnectionPool:
             raise
         return self._reply(connection, request, response, reused, started)
 
+    def upgrade(
+        self, host: str, port: int, request: Request, *, tls: bool = False
+    ) -> UpstreamReply:
+        """Send a request that asks to switch protocols, on a connection of its own.
+
+        RFC 9110 section 7.8: after ``101 Switching Protocols`` the connection speaks the
+        new protocol (WebSocket frames, say), so it can never carry another HTTP exchange:
+        it is opened for this request and never pooled, whatever the answer. A ``101``
+        comes back with an empty body and the connection still open, for a tunnel; any
+        other answer is an ordinary response, after which the connection is closed.
+        """
+        started = time.monotonic()
+        connection = self._open((host, port, tls))
+        try:
+            connection.send(serialize_request_head(request))
+            response = connection.read_response(request.method, self.read_timeout)
+        except BaseException:
+            connection.close()
+            raise
+        now = time.monotonic()
+        if response.status == 101:
+            return UpstreamReply(response, iter(()), connection, False, started, now, True)
+        # refused: an ordinary answer, after which the connection closes (reusable is False)
+        body = connection.read_body(response_framing(response, request.method), _close)
+        return UpstreamReply(response, body, connection, False, started, now)
+
     @staticmethod
     def _may_resend(
         request: Request, body: Iterable[bytes] | None, reused: bool, error: Exception
@@ -333,6 +361,11 @@ class ConnectionPool:
             body = iter((whole,) if whole else ())
         now = time.monotonic()
         return UpstreamReply(response, body, connection, reused, started, now, whole is not None)
+
+
+def _close(connection: UpstreamConnection) -> None:
+    """What happens to a connection after a refused upgrade's answer: it is closed."""
+    connection.close()
 
 
 def _outcome_unknown(request: Request, error: ProxyLabError) -> UpstreamError:

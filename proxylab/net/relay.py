@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from proxylab.errors import ProxyLabError
 from proxylab.http.framing import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE
 from proxylab.http.messages import Headers, Request, Response
-from proxylab.http.relaying import client_body_kind
+from proxylab.http.relaying import client_body_kind, persistence_field
 from proxylab.http.wire import encode_chunk, last_chunk, serialize_response_head
 from proxylab.metrics import Event
 from proxylab.net.connection import ClientConnection
@@ -55,7 +55,8 @@ def relay_response(
     """Send ``response`` with ``headers`` and stream its body ``pieces``; returns body bytes.
 
     ``headers`` (end-to-end fields only) get ``Transfer-Encoding: chunked`` or
-    ``Connection: close`` as the framing for this client requires. The head goes out in
+    ``Connection: close`` as the framing for this client requires, and an HTTP/1.0 client
+    that asked for keep-alive gets its answer (``relaying.persistence_field``). The head goes out in
     one write with the first piece of the body: a small response costs one system call
     and one packet instead of two. ``pieces`` is always read to its end (that is what
     hands a pooled upstream connection back); if it is not, because the client went away
@@ -68,6 +69,8 @@ def relay_response(
         headers.set("Connection", "close")
     elif kind is CHUNKED:
         headers.add("Transfer-Encoding", "chunked")
+    if request.version == "HTTP/1.0":  # tell a 1.0 client whether it may keep the connection
+        persistence_field(request, headers, conn.keep_alive)
     pending = serialize_response_head(Response(response.status, headers, response.reason))
     if kind is LENGTH and isinstance(pieces, SpliceableBody) and conn.can_splice:
         return _relay_spliced(conn, pending, pieces, on_abandon)

@@ -12,6 +12,9 @@ Key ideas:
 - Keep-alive (RFC 9112 section 9.3): after an exchange the same connection waits for the
   next request, for at most ``Timeouts.idle`` seconds. Reading one connection, with its
   deadline for the request head, is ``connection.ClientConnection``'s job.
+- On a TLS port, a client that speaks plain HTTP gets nginx's 400 "The plain HTTP request
+  was sent to HTTPS port" in plain HTTP instead of a reset (``_plain_http``), and ALPN
+  offers ``http/1.1`` (RFC 7301), the one protocol spoken here.
 - One place turns exceptions into responses (``error_response``): handlers raise
   ``ProxyLabError``s, the server answers with their status and a short HTML body. If the
   response had already started, the only honest thing left is to close the connection, so
@@ -35,7 +38,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from proxylab.errors import ConfigError, ProxyLabError
+from proxylab.errors import ConfigError, ProtocolError, ProxyLabError
 from proxylab.http.framing import Limits
 from proxylab.http.messages import Headers, Request, Response, reason_phrase
 from proxylab.net.connection import ClientConnection, Timeouts
@@ -43,6 +46,7 @@ from proxylab.net.sockets import no_delay
 
 __all__ = [
     "Handler",
+    "PLAIN_HTTP_TO_TLS",
     "RejectionListener",
     "Server",
     "answer_error",
@@ -91,6 +95,26 @@ def answer_error(connection: ClientConnection, error: ProxyLabError) -> None:
     connection.error_sent = True
 
 
+#: What a client that speaks plain HTTP to the TLS port is told (nginx's words).
+PLAIN_HTTP_TO_TLS = "The plain HTTP request was sent to HTTPS port"
+
+#: The first byte of a TLS record that carries a handshake (RFC 8446 section 5.1).
+_TLS_HANDSHAKE = 0x16
+
+
+def _plain_http(sock: socket.socket) -> bool:
+    """Does the client's first byte start a plain HTTP request rather than a TLS handshake?
+
+    Peeked, not read, so that a TLS handshake stays whole for ``wrap_socket``. A request
+    line starts with a method, an upper-case letter; a ClientHello with ``0x16``.
+    """
+    try:
+        first = sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return False  # the handshake will fail the same way and say nothing
+    return bool(first) and first[0] != _TLS_HANDSHAKE and chr(first[0]).isalpha()
+
+
 Handler = Callable[[ClientConnection, Request], None]
 #: Told about a request refused before it reached the handler (bad, too large or too slow).
 RejectionListener = Callable[[ClientConnection, ProxyLabError], None]
@@ -128,6 +152,10 @@ class Server:
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
         self.ssl_context = ssl_context
+        if ssl_context is not None:
+            # ALPN (RFC 7301): say which protocol this server speaks, so that a client that
+            # offers h2 and http/1.1 knows at once (without it, none is negotiated)
+            ssl_context.set_alpn_protocols(["http/1.1"])
         self.max_connections = max_connections
         self.name = name
         self._listener = socket.create_server(address, backlog=backlog)
@@ -256,6 +284,10 @@ class Server:
     def _wrap_tls(self, connection: ClientConnection) -> bool:
         assert self.ssl_context is not None
         connection.sock.settimeout(self.timeouts.head)  # the handshake counts as the head
+        if _plain_http(connection.sock):
+            # nginx's answer, in plain HTTP (the client speaks nothing else), then close
+            self._reject(connection, ProtocolError(PLAIN_HTTP_TO_TLS))
+            return False
         try:
             wrapped = self.ssl_context.wrap_socket(connection.sock, server_side=True)
         except (OSError, ssl.SSLError):

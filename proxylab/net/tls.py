@@ -40,6 +40,7 @@ from typing import Any
 
 from proxylab.errors import ConfigError, ProtocolError
 from proxylab.http.messages import Headers, Request, Response, parse_target, reason_phrase
+from proxylab.http.relaying import persistence_field
 from proxylab.net.connection import ClientConnection
 from proxylab.net.server import Handler
 
@@ -173,6 +174,7 @@ def redirect_to_https(https_port: int = 443) -> Handler:
         if "content-length" in request.headers or "transfer-encoding" in request.headers:
             conn.keep_alive = False  # the body is not read: the connection cannot carry on
             headers.add("Connection", "close")
+        persistence_field(request, headers, conn.keep_alive)
         payload = b"" if request.method == "HEAD" else body.encode()
         conn.send_response(Response(status, headers, reason_phrase(status)), payload)
 

@@ -9,7 +9,11 @@ its own towards the other side and keeps copying the other direction, so TLS clo
 and "request, then shutdown(WR)" clients both work. ``idle_timeout`` ends a tunnel where
 nothing moves at all.
 
-Layer 3: sockets.
+The same tunnel carries an upgraded connection (``upgraded``): after a ``101 Switching
+Protocols`` (RFC 9110 section 15.2.2) client and server speak WebSocket (RFC 6455) or
+another protocol over the connection, and a proxy in between just copies the bytes.
+
+Layer 3: sockets; uses ``connection`` (the client) and ``upstream`` (the server side).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ import contextlib
 import select
 import socket
 
-__all__ = ["TUNNEL_BUFFER", "relay"]
+from proxylab.net.connection import ClientConnection
+from proxylab.net.upstream import UpstreamConnection
+
+__all__ = ["TUNNEL_BUFFER", "relay", "upgraded"]
 
 #: Bytes moved per read in a CONNECT tunnel (into a buffer that is reused).
 TUNNEL_BUFFER = 1 << 20
@@ -74,3 +81,23 @@ def _pump(
     with contextlib.suppress(OSError):
         target.shutdown(socket.SHUT_WR)  # pass the half-close on
     return False
+
+
+def upgraded(
+    conn: ClientConnection, upstream: UpstreamConnection, head: bytes, idle_timeout: float
+) -> tuple[int, int]:
+    """Send the ``101`` ``head`` to the client, then tunnel; returns (up, down) byte counts.
+
+    Bytes that came with the server's ``101`` (its first frames) go to the client right
+    behind the head; bytes the client sent after its request go to the server first.
+    ``down`` counts everything the client received, the head included. The upstream
+    connection is closed at the end: it spoke another protocol, it is never reused.
+    """
+    try:
+        down = len(head) + len(early := upstream.take_buffered())
+        conn.send(head + early)
+        client, first = conn.take_over()
+        up, rest = relay(client, upstream.sock, idle_timeout, first)
+    finally:
+        upstream.close()
+    return up, down + rest

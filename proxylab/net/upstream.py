@@ -210,6 +210,12 @@ class UpstreamConnection:
                 self.reusable = False
                 return
 
+    def take_buffered(self) -> bytes:
+        """The bytes that came after the last response head (an upgraded protocol's first
+        frames, which a server may send in the same packet as its ``101``)."""
+        data, self._buffer = self._buffer, b""
+        return data
+
     def is_quiet(self) -> bool:
         """True when an idle connection has nothing to read: no stray bytes and no close.
 

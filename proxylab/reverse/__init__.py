@@ -10,11 +10,12 @@ This file is the package's face: the names a user types, re-exported from their 
 from proxylab.reverse.balancers import BALANCERS, Backend, Balancer, make_balancer, require_backends
 from proxylab.reverse.health import HealthChecker, HealthPolicy, HealthState
 from proxylab.reverse.proxy import ReverseProxy
-from proxylab.reverse.routes import ReverseSettings, Route
+from proxylab.reverse.routes import COMBINED_LOG_FIELDS, ReverseSettings, Route
 from proxylab.reverse.stats import StatsTable
 
 __all__ = [
     "BALANCERS",
+    "COMBINED_LOG_FIELDS",
     "Backend",
     "Balancer",
     "HealthChecker",

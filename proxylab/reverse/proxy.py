@@ -22,10 +22,19 @@ reverse proxies; so is this module. What one request goes through
    ``X-Powered-By``, and with any mention of the backend's address replaced by the
    client-facing one (nginx's ``proxy_redirect default``): the backends stay hidden.
 
-Every exchange becomes an ``Event`` (``source="reverse"``) and feeds the balancer
-(``on_start``/``on_end``), the passive health check and the per-backend ``StatsTable``.
+A request that asks to switch protocols (``Upgrade: websocket`` with ``Connection:
+upgrade``, RFC 9110 section 7.8 and RFC 6455 section 4) keeps those two fields on its way
+to the chosen backend (nginx needs ``proxy_set_header Upgrade $http_upgrade`` for it), on
+a connection of its own; after the backend's ``101 Switching Protocols`` the waiter just
+carries bytes both ways, as a CONNECT tunnel does, until either side closes. A protocol
+not in ``ReverseSettings.upgrade_protocols`` gets a 501 from the proxy that names it.
 
-Left out on purpose: WebSocket/Upgrade tunnelling, response buffering, caching, TLS
+Every exchange becomes an ``Event`` (``source="reverse"``; ``kind="upgrade"`` with the
+bytes both ways for a tunnel) and feeds the balancer (``on_start``/``on_end``: a tunnel
+counts as a connection until it ends), the passive health check and the per-backend
+``StatsTable``.
+
+Left out on purpose: HTTP/2 (h2c) upgrades, response buffering, caching, TLS
 towards the backends, rate limiting, rewriting of paths and of HTML bodies.
 
 Layer 4: composes server, upstream, relaying, health, balancers, stats and the routes of
@@ -66,15 +75,20 @@ from proxylab.http.messages import (
 from proxylab.http.relaying import (
     FORWARDING_FIELDS,
     body_finished,
+    check_upgrade,
     forwarded_element,
+    persistence_field,
     strip_hop_by_hop,
+    upgrade_protocols,
     without_cookie,
 )
+from proxylab.http.wire import serialize_response_head
 from proxylab.metrics import Event, EventLog
 from proxylab.net.connection import ClientConnection
 from proxylab.net.pool import ConnectionPool, UpstreamReply
 from proxylab.net.relay import rejected_event, relay_response
 from proxylab.net.server import Server, answer_error
+from proxylab.net.tunnel import upgraded
 from proxylab.reverse.balancers import Backend, Balancer
 from proxylab.reverse.health import HealthChecker, HealthState
 from proxylab.reverse.routes import ReverseSettings, Route, RouteTable, Site
@@ -137,6 +151,7 @@ class ReverseProxy:
         self._hidden = HOP_BY_HOP | {name.lower() for name in s.hide_headers}
         self._authority = {b: f"{b.host}:{b.port}" for b in self.backends}
         self._cookie = s.sticky_cookie
+        self._log_headers = tuple(name.lower() for name in s.log_headers)
         secret = secrets.token_bytes(16)  # sticky ids reveal nothing about addresses
         self._sticky_id = {b: _opaque_id(secret, b) for b in self.backends}
         self._sticky_backend = {value: b for b, value in self._sticky_id.items()}
@@ -229,6 +244,11 @@ class ReverseProxy:
         framing = request_framing(request, conn.limits)
         x.kind, x.tls = framing.kind, isinstance(conn.sock, ssl.SSLSocket)
         outgoing = Request(request.method, path, self._outgoing_headers(x))
+        if "upgrade" in request.headers.names():  # the rare case: a protocol switch
+            protocols = upgrade_protocols(request)
+            if protocols is not None:
+                self._upgrade(x, outgoing, protocols)
+                return
         conn.continue_if_expected(request)
         x.body = _client_body(x, framing) if framing.kind is not NO_BODY else None
         if self.settings.sticky:
@@ -236,6 +256,40 @@ class ReverseProxy:
         self._respond(x, self._send(x, outgoing))
         if x.body is not None and not body_finished(x.body):
             conn.keep_alive = False  # unread body bytes would be taken for the next request
+
+    def _upgrade(self, x: _Exchange, outgoing: Request, protocols: list[str]) -> None:
+        """Carry a protocol switch to a backend; after its ``101``, tunnel the bytes.
+
+        RFC 9110 section 7.8: ``Upgrade`` is hop-by-hop, so it goes on only because this
+        proxy chose to carry the protocol, with ``Connection: upgrade`` beside it. Any
+        answer but ``101`` is relayed as an ordinary response.
+        """
+        check_upgrade(protocols, self.settings.upgrade_protocols, x.kind)
+        outgoing.headers.set("Upgrade", x.request.headers.get("upgrade") or "")
+        outgoing.headers.set("Connection", "upgrade")
+        x.protocol, x.bytes_in, x.bytes_down = protocols[0], 0, 0
+        reply = self._send(x, outgoing)
+        if reply.response.status == 101:
+            self._tunnel(x, reply)
+        else:
+            self._respond(x, reply)  # refused by the backend: its answer, then the end
+
+    def _tunnel(self, x: _Exchange, reply: UpstreamReply) -> None:
+        """Send the ``101`` on and carry bytes both ways; the tunnel counts as a request
+        to its backend (balancer, stats) until it ends."""
+        x.status, x.upstream_duration = 101, reply.head_received - x.sent
+        headers = self._response_headers(x, reply.response)
+        headers.set("Upgrade", reply.response.headers.get("upgrade") or x.protocol)
+        headers.set("Connection", "upgrade")
+        head = serialize_response_head(Response(101, headers, reply.response.reason))
+        try:
+            x.bytes_in, x.bytes_down = upgraded(
+                x.conn, reply.connection, head, self.settings.tunnel_idle_timeout
+            )
+        finally:
+            x.site.balancer.on_end(x.backend, 101, x.upstream_duration)
+            self.stats_table.end(x.backend.name, x.upstream_duration, x.bytes_down, False)
+            self.health.report_success(x.backend)
 
     def _path_and_host(self, request: Request) -> tuple[str, str | None]:
         """Origin-form path and the client-facing Host (RFC 9112 section 3.2)."""
@@ -289,6 +343,8 @@ class ReverseProxy:
             self.stats_table.start(backend.name)
             x.sent = time.monotonic()
             try:
+                if x.protocol:  # a connection of its own, never pooled
+                    return self.pool.upgrade(backend.host, backend.port, outgoing)
                 return self.pool.exchange(
                     backend.host, backend.port, outgoing, x.body, x.kind, on_interim=x.interim
                 )
@@ -376,21 +432,26 @@ class ReverseProxy:
         return headers
 
     def _finish(self, x: _Exchange) -> None:
-        self.events.record(
-            Event(
-                time=x.wall,
-                source="reverse",
-                client=x.conn.client_ip,
-                method=x.request.method,
-                target=x.request.target,
-                status=x.status,
-                upstream=x.backend.name if x.backend is not None else "",
-                bytes_out=x.conn.bytes_out,
-                duration=time.monotonic() - x.started,
-                upstream_duration=x.upstream_duration,
-                note=x.note,
-            )
+        event = Event(
+            time=x.wall,
+            source="reverse",
+            client=x.conn.client_ip,
+            method=x.request.method,
+            target=x.request.target,
+            status=x.status,
+            upstream=x.backend.name if x.backend is not None else "",
+            bytes_out=x.conn.bytes_out,
+            duration=time.monotonic() - x.started,
+            upstream_duration=x.upstream_duration,
+            note=x.note,
         )
+        if self._log_headers:
+            _log_fields(event, x.request, self._log_headers)
+        if x.protocol:  # asked to switch; a tunnel if the backend agreed
+            event.extra["protocol"] = x.protocol
+            if x.status == 101:
+                event.kind, event.bytes_in, event.bytes_out = "upgrade", x.bytes_in, x.bytes_down
+        self.events.record(event)
 
     # -- the status page -------------------------------------------------------------------
     def _answer_status(self, conn: ClientConnection, request: Request) -> None:
@@ -401,6 +462,7 @@ class ReverseProxy:
     def _answer_status_anywhere(self, conn: ClientConnection, request: Request) -> None:
         response, body = self.stats_table.status_response(request)
         conn.keep_alive = response.keep_alive  # a body sent to us is not read: close after
+        persistence_field(request, response.headers, conn.keep_alive)
         conn.send_response(response, body)
 
 
@@ -431,9 +493,9 @@ class _Exchange:
     ``site``, ``backend`` and ``sent`` are set before they are read; the rest has defaults.
     """
 
-    __slots__ = ("backend", "body", "client_error", "conn", "failure", "host", "interim", "kind",
-                 "note", "request", "sent", "site", "started", "status", "sticky", "tls",
-                 "upstream_duration", "wall")  # fmt: skip
+    __slots__ = ("backend", "body", "bytes_down", "bytes_in", "client_error", "conn", "failure",
+                 "host", "interim", "kind", "note", "protocol", "request", "sent", "site",
+                 "started", "status", "sticky", "tls", "upstream_duration", "wall")  # fmt: skip
 
     def __init__(self, conn: ClientConnection, request: Request) -> None:
         self.conn, self.request = conn, request
@@ -449,6 +511,21 @@ class _Exchange:
         self.status, self.note, self.upstream_duration = 0, "", 0.0
         # 1xx responses from the backend go on to an HTTP/1.1 client (RFC 9110 15.2)
         self.interim = conn.relay_interim if request.version == "HTTP/1.1" else None
+        self.protocol = ""  # the protocol switched to (an upgrade), then the bytes tunnelled
+        self.bytes_in: int  # set with protocol, by _upgrade (not here: every request would pay)
+        self.bytes_down: int
+
+
+def _log_fields(event: Event, request: Request, names: tuple[str, ...]) -> None:
+    """Copy the request fields an access log wants into ``event.extra`` (those present),
+    keyed as ``user_agent`` for ``User-Agent``; and the version if it is not 1.1."""
+    headers, extra = request.headers, event.extra
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            extra[name.replace("-", "_")] = value
+    if request.version != "HTTP/1.1":
+        extra["version"] = request.version
 
 
 def _client_body(x: _Exchange, framing: Framing) -> Iterator[bytes]:

@@ -44,7 +44,10 @@ from proxylab.net.connection import Timeouts
 from proxylab.reverse.balancers import Backend, Balancer, make_balancer
 from proxylab.reverse.health import HealthPolicy
 
-__all__ = ["ReverseSettings", "Route", "RouteTable", "Site"]
+__all__ = ["COMBINED_LOG_FIELDS", "ReverseSettings", "Route", "RouteTable", "Site"]
+
+#: The request fields nginx's combined log format shows (``$http_referer``, ``$http_user_agent``).
+COMBINED_LOG_FIELDS = ("referer", "user-agent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,12 @@ class ReverseSettings:
     ``status_path=None`` turns the status page off. ``source_address`` is the local
     ``(host, port)`` proxied requests leave from (nginx ``proxy_bind``; port 0 for any),
     so backends see the proxy's own address; health probes leave from the default one.
+    ``upgrade_protocols``: the protocols a client may switch to through the proxy
+    (``Upgrade``, RFC 9110 section 7.8; lower-case names without version); any other gets
+    a 501. ``tunnel_idle_timeout``: seconds an upgraded connection may stay silent.
+    ``log_headers``: request fields copied into each event's ``extra`` for access logs
+    (``COMBINED_LOG_FIELDS`` for nginx's combined format); none by default, as nothing
+    else reads them and every request would pay for the copy.
     """
 
     retries: bool = True
@@ -106,6 +115,9 @@ class ReverseSettings:
     keepalive: int = 64
     source_address: tuple[str, int] | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    upgrade_protocols: frozenset[str] = frozenset({"websocket"})
+    tunnel_idle_timeout: float = 300.0
+    log_headers: tuple[str, ...] = ()
 
     def health_policy(self) -> HealthPolicy:
         """The health-check part of these settings."""
