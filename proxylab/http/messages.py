@@ -31,6 +31,7 @@ Layer 1: imports only ``errors``.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -369,8 +370,13 @@ _WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
 _ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?]*)(.*)", re.DOTALL)
 
 
+@functools.lru_cache(maxsize=1024)  # a proxy sees the same few authorities again and again
 def split_authority(authority: str, default_port: int) -> tuple[str, int]:
-    """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-case host and a port."""
+    """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-case host and a port.
+
+    Remembered for the last 1024 authorities (a pure function of two immutable values;
+    an authority that raises is never remembered).
+    """
     if authority.startswith("["):
         host, bracket, rest = authority[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""

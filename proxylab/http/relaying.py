@@ -83,13 +83,14 @@ def strip_hop_by_hop(
     match the re-framed body would corrupt the stream). One pass over the fields.
     """
     names = headers.names()
-    if drop.isdisjoint(names) and not (drop_underscores and "_" in "".join(names)):
+    underscores = drop_underscores and "_" in "".join(names)
+    if not underscores and drop.isdisjoint(names):
         return headers.copy()  # nothing to strip: a copy made in C, without the loop
     items: list[tuple[str, str]] = []
     lowered: list[str] = []
     listed: list[str] = []
     for lower, item in headers.keyed():
-        if lower not in drop and not (drop_underscores and "_" in lower):
+        if lower not in drop and not (underscores and "_" in lower):
             items.append(item)
             lowered.append(lower)
         elif lower == "connection" and item[1].lower() != "keep-alive":  # lists nothing new
