@@ -41,6 +41,10 @@ Cache-Status reads ``fwd=uri-miss; collapsed`` (the RFC 9211 example). ``stored`
 Cache-Status means a copy is being kept while the body streams; an interrupted body is dropped.
 ``X-Cache: HIT`` marks every body that came from the store (HIT, REVALIDATED, STALE).
 
+Why one long module: it is the cache's one choreography, the order of the RFC 9111
+steps for one exchange (look up, judge, revalidate, collapse, store, answer a range);
+every rule it applies is a pure function in ``policy``, ``validators`` or ``ranges``.
+
 Layer 2: imports ``errors``, ``messages``, ``policy``, ``ranges``, ``store`` and ``validators``;
 no sockets, no threads started.
 """

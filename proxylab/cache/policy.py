@@ -31,6 +31,9 @@ stale-while-revalidate (it needs a background fetch), the ``immutable`` directiv
 browsers reload), storing POST responses with Content-Location, the qvalue-aware matching of
 ``Accept-*`` in Vary.
 
+Why one long module: RFC 9111's rules for a shared cache (what may be stored, for how
+long, when a stored answer may be reused) belong together; each is a small function.
+
 Layer 2: imports only ``messages`` and ``validators``.
 """
 

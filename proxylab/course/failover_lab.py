@@ -17,6 +17,8 @@ and returns an ``Outage`` whose numbers (errors seen by diners, retries, time un
 waiter noticed) come from the records; ``timeline`` draws it, counting requests per
 kitchen in whole time bins and marking every health change (events with kind "health").
 
+Why one long module: the helpers of one lesson (notebook 09), in the order it uses them.
+
 Layer 5 (an edge).
 """
 

@@ -24,6 +24,9 @@ What one request goes through (``ForwardProxy.__call__``):
 
 Left out on purpose: TLS interception (MITM) of CONNECT tunnels, FTP, ICAP, PAC files.
 
+Why one long module: it is one exchange of the friend, read top to bottom (admit, parse,
+filter, tunnel or forward, cache, respond, record); each policy is its own module.
+
 Layer 4: composes server, upstream, privacy, filters, cache and metrics.
 """
 

@@ -32,6 +32,9 @@ Key ideas:
 Left out on purpose: real DNS, IPv6, HTTPS origins behind the forward proxy, anything that
 leaves the machine.
 
+Why one long module: ``Lab`` is the one object a notebook talks to; each method only
+starts and wires a piece that lives in its own module.
+
 Layer 5 (an edge).
 """
 

@@ -32,6 +32,9 @@ whatever its size; ``records=True`` also keeps one row per request.
 Left out on purpose: network delays, timeouts, retries, health checks, several proxies, and
 numpy (plain Python runs well over 50,000 requests a second, plenty for a lab).
 
+Why one long module: one discrete-event loop and the few value types it reads and
+writes; splitting it would hide the loop's order of events.
+
 Layer 5 (an edge) but pure: no sockets, no threads, no wall clock. One seeded
 ``random.Random`` drives the run, so a seed gives the same result every time.
 """

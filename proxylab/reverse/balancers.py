@@ -29,6 +29,9 @@ Left out on purpose: slow start, nginx's lowering of effective weights after fai
 bounded-load consistent hashing, Maglev tables, zone awareness. Retries and health live
 elsewhere.
 
+Why one long module: eight balancers side by side, each one short class against the same
+protocol, so a student compares them on one page.
+
 Layer 2: imports only ``errors`` and ``messages``; no sockets, no threads started.
 """
 

@@ -37,6 +37,10 @@ counts as a connection until it ends), the passive health check and the per-back
 Left out on purpose: HTTP/2 (h2c) upgrades, response buffering, caching, TLS
 towards the backends, rate limiting, rewriting of paths and of HTML bodies.
 
+Why one long module: it is one exchange, read top to bottom (route, choose, send, retry,
+respond, record), with the upgrade and the status page as its two side doors; the
+policies it applies live in their own modules.
+
 Layer 4: composes server, upstream, relaying, health, balancers, stats and the routes of
 ``routes`` (``Route``, ``ReverseSettings``; ``NoRoute`` is in ``errors``).
 """
