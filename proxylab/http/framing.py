@@ -24,6 +24,7 @@ fields) and 15.5.14 (413).
 Left out on purpose: transfer codings other than chunked in requests (501); decoding
 chunk extensions (they are checked for control characters and dropped); merging
 trailers into the head (RFC 9110 6.5.1 says a recipient must not do that blindly).
+
 Why one long module: where a body ends is one decision (RFC 9112 section 6.3) with its
 decoder for each answer; the rules and the state machine read best together.
 
