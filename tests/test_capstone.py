@@ -165,3 +165,22 @@ def test_placeholders_are_filled_per_word_without_a_shell() -> None:
         ]
     finally:
         proxy.stop()
+
+
+def test_the_grade_command_grades_the_capstone_for_gradescope(tmp_path: Path) -> None:
+    """``proxylab grade capstone --proxy-command ...`` end to end, as an instructor runs it."""
+    import json
+    import subprocess
+
+    results = tmp_path / "results.json"
+    command = [
+        sys.executable, "-m", "proxylab", "grade", "capstone", "--require-full",
+        "--proxy-command", f"{FORWARD} --block-file {{rules}}", "--gradescope", str(results),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "100 / 100" in done.stdout
+    report = json.loads(results.read_text())
+    assert report["score"] == 100 and report["tests"]
+    assert sum(t["max_score"] for t in report["tests"]) == MAX_POINTS
+    assert all(t["status"] == "passed" for t in report["tests"])
