@@ -165,7 +165,12 @@ def _forward_messages(event: Any, queues: Mapping[str, deque[Any]]) -> list[Mess
     if seen is not None:
         answer = (2, 1, _what_origin_saw(seen), GOOD)
     else:
-        answer = (2, 1, "no answer" if status in (502, 504) else f"{status} (no site record)", BAD)
+        # an origin that keeps no lab record (another proxy, say) still answered: not an error
+        answer = (
+            (2, 1, "no answer", BAD)
+            if status in (502, 504)
+            else (2, 1, f"{status} (no site record)", PLAIN)
+        )
     told = f"{status}" + (f" (cache {cache})" if cache else "")
     return [*asked, (1, 2, forwarded, PLAIN), answer, (1, 0, told, BAD if status >= 400 else GOOD)]
 
