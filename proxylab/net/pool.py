@@ -48,14 +48,14 @@ from proxylab.http.framing import (
 )
 from proxylab.http.messages import IDEMPOTENT_METHODS, Request, Response
 from proxylab.http.wire import serialize_request_head
-from proxylab.net.connection import write_body
+from proxylab.net.connection import Timeouts, write_body
 from proxylab.net.splicing import MIN_SPLICE, SPLICE_AVAILABLE
 from proxylab.net.upstream import Interim, SpliceableBody, UpstreamConnection, open_connection
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "ConnectionPool", "UpstreamReply"]
 
-#: Seconds an idle pooled connection is kept: below the 5 s of Node and Apache.
-DEFAULT_IDLE_TIMEOUT = 4.0
+#: Seconds an idle pooled connection is kept (``Timeouts.upstream_idle``, the one place it is set).
+DEFAULT_IDLE_TIMEOUT = Timeouts().upstream_idle
 
 
 @dataclass(slots=True)
@@ -170,7 +170,8 @@ class ConnectionPool:
         says why, for the proxy's event).
         """
         if connection.reusable and connection.unread:
-            self._discard(connection, f"{connection.unread} bytes after the end of the response")
+            extra = "bytes after the end of the response"
+            self._discard(connection, extra, f"{connection.unread} {extra}")
             return
         if not connection.reusable:
             connection.close()
@@ -203,13 +204,16 @@ class ConnectionPool:
     def _expired(self, connection: UpstreamConnection) -> bool:
         return self.clock() - connection.idle_since > self.idle_timeout
 
-    def _discard(self, connection: UpstreamConnection, reason: str) -> None:
-        """Close a connection that must not be reused, and count why."""
-        connection.discard_reason = reason
+    def _discard(self, connection: UpstreamConnection, reason: str, detail: str = "") -> None:
+        """Close a connection that must not be reused; count it under ``reason``.
+
+        ``detail`` (default: the reason itself) is what the connection keeps for the
+        proxy's event, e.g. "72 bytes after the end of the response".
+        """
+        connection.discard_reason = detail or reason
         connection.close()
         with self._lock:
-            key = reason.split(" ", 1)[1] if reason[0].isdigit() else reason
-            self.discarded[key] = self.discarded.get(key, 0) + 1
+            self.discarded[reason] = self.discarded.get(reason, 0) + 1
 
     def idle_count(self) -> int:
         """How many connections wait in the pool now."""
